@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies point one way: bertlrp-batch -> Pipeline (+ IO for convert);
+// Pipeline -> Tokenizer, Inference, IO; Inference -> IO. Only Inference
+// touches BLAS, only IO touches zstd.
+let package = Package(
+    name: "bertlrp-batch",
+    products: [
+        .executable(name: "bertlrp-batch", targets: ["bertlrp-batch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .target(name: "IO", dependencies: ["CZstd"]),
+        .target(name: "Tokenizer"),
+        .target(name: "Inference", dependencies: ["IO", "COpenBLAS"]),
+        .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),
+        .executableTarget(name: "bertlrp-batch", dependencies: [
+            "Pipeline", "IO", "Tokenizer", "Inference",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "IOTests", dependencies: ["IO"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "IO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Inference", "Tokenizer", "IO"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["IO"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
