@@ -1,0 +1,150 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Something that fills a buffer with the next bytes of a stream; 0 means the end.
+public protocol ByteSource: AnyObject {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Bytes taken from the underlying file so far (for progress).
+    var bytesConsumed: Int64 { get }
+}
+
+/// A file or standard input, read with read(2) in large chunks.
+public final class FileSource: ByteSource {
+    public let name: String
+    /// The file's size when it is a regular file (nil for pipes).
+    public let size: Int64?
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    public private(set) var bytesConsumed: Int64 = 0
+
+    /// `path` "-" is standard input.
+    public init(path: String) throws {
+        if path == "-" {
+            fd = 0
+            ownsDescriptor = false
+            name = "<stdin>"
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw IOFormatError.unreadable(file: path, reason: String(cString: strerror(errno)))
+            }
+            ownsDescriptor = true
+            name = path
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+            size = Int64(st.st_size)
+        } else if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            if ownsDescriptor { close(fd) }
+            throw IOFormatError.unreadable(file: path, reason: "is a directory")
+        } else {
+            size = nil
+        }
+    }
+
+    deinit { if ownsDescriptor { close(fd) } }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 {
+                bytesConsumed += Int64(n)
+                return n
+            }
+            if errno == EINTR { continue }
+            throw IOFormatError.unreadable(file: name, reason: String(cString: strerror(errno)))
+        }
+    }
+}
+
+/// Bytes already in memory.
+public final class MemorySource: ByteSource {
+    private let bytes: [UInt8]
+    private var position = 0
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var bytesConsumed: Int64 { Int64(position) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, bytes.count - position)
+        if n > 0 {
+            bytes.withUnsafeBytes { src in
+                buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
+            }
+            position += n
+        }
+        return n
+    }
+}
+
+/// Splits a byte stream into lines (without the `\n`, and without a `\r`
+/// before it), never holding more than one chunk plus the longest line.
+public final class LineReader {
+    private let source: ByteSource
+    private var buffer: [UInt8]
+    private var start = 0
+    private var end = 0
+    private var eof = false
+    /// 1-based number of the line last returned.
+    public private(set) var lineNumber = 0
+
+    public init(source: ByteSource, chunkSize: Int = 1 << 20) {
+        self.source = source
+        self.buffer = [UInt8](repeating: 0, count: chunkSize)
+    }
+
+    /// The next line, or nil at the end of the stream. The slice is valid
+    /// until the next call.
+    public func nextLine() throws -> ArraySlice<UInt8>? {
+        while true {
+            if let nl = findNewline() {
+                var lineEnd = nl
+                if lineEnd > start && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                let line = buffer[start..<lineEnd]
+                start = nl + 1
+                lineNumber += 1
+                return line
+            }
+            if eof {
+                guard start < end else { return nil }
+                var lineEnd = end
+                if buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                let line = buffer[start..<lineEnd]
+                start = end
+                lineNumber += 1
+                return line
+            }
+            try refill()
+        }
+    }
+
+    private func findNewline() -> Int? {
+        guard start < end else { return nil }
+        return buffer.withUnsafeBytes { raw -> Int? in
+            guard let p = memchr(raw.baseAddress! + start, 0x0A, end - start) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(p))
+        }
+    }
+
+    private func refill() throws {
+        if start > 0 {
+            // Move the partial line to the front.
+            let count = end - start
+            buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: count)
+            }
+            start = 0
+            end = count
+        }
+        if end == buffer.count {
+            // A line longer than the buffer: grow.
+            buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count))
+        }
+        let capacity = buffer.count
+        let n = try buffer.withUnsafeMutableBytes { raw in
+            try source.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end..<capacity]))
+        }
+        if n == 0 { eof = true } else { end += n }
+    }
+}
