@@ -324,12 +324,19 @@ struct Pass {
             lowercase(cp, f, origin: origin)
             return
         }
-        b.originQueue.append(origin)
         if f & (UnicodeTables.decomposes | UnicodeTables.nonStarter) == 0 {
             if b.pendingScalars.count > 0 { flushRun() }
+            if b.originQueue.count == 0 {
+                // Nothing pending: the character keeps its own position (the common case).
+                b.lastOrigin = origin
+                if f & UnicodeTables.nonspacingMark == 0 { lowercase(cp, f, origin: origin) }
+                return
+            }
+            b.originQueue.append(origin)
             emitDecomposed(cp, f, first: true)
             return
         }
+        b.originQueue.append(origin)
         if f & UnicodeTables.decomposes == 0 {
             pushDecomposed(cp, first: true)
         } else if cp >= UnicodeTables.hangulFirst && cp <= UnicodeTables.hangulLast {
@@ -399,6 +406,13 @@ struct Pass {
     @inline(__always)
     private mutating func lowercase(_ cp: UInt32, _ f: UInt16, origin: Int32) {
         if lowercase && f & UnicodeTables.hasLowercase != 0 {
+            if cp < 0x80 {  // A-Z
+                let m = cp | 0x20
+                b.scalars.append(m)
+                b.flags.append(tables.flags(m))
+                b.origins.append(origin)
+                return
+            }
             let (start, count) = tables.lowercase(cp)
             for k in 0..<count {
                 let m = tables.pool[start + k]
@@ -476,18 +490,32 @@ struct Pass {
         var start = 0
         while start < nChars {
             let startByte = ascii ? start : Int(b.charStarts[start])
-            let room = maxKey - (start > 0 ? prefixLength : 0)
-            // Longest candidate first; skip lengths no vocabulary entry has.
-            var end = nChars
+            let continuation = start > 0
+            let room = maxKey - (continuation ? prefixLength : 0)
+            // Candidates [start, end) for end from the longest that fits a
+            // vocabulary entry down to start + 1; the hash state of each is the
+            // one of the previous end plus its bytes, computed once here.
+            var maxEnd = nChars
             if ascii {
-                end = min(nChars, start + max(room, 0))
+                maxEnd = min(nChars, start + max(room, 0))
             } else {
-                while end > start && Int(b.charStarts[end]) - startByte > room { end -= 1 }
+                while maxEnd > start && Int(b.charStarts[maxEnd]) - startByte > room { maxEnd -= 1 }
             }
+            b.hashStates.count = 0
+            b.hashStates.reserve(maxEnd - start + 1)
+            var state = vocabulary.initialState(continuation: continuation)
+            var byte = startByte
+            for k in start..<maxEnd {
+                let next = ascii ? k + 1 : Int(b.charStarts[k + 1])
+                while byte < next { state = Vocabulary.step(state, bytes[byte]); byte += 1 }
+                b.hashStates.append(state)
+            }
+            var end = maxEnd
             var found: Int32 = -1
             while end > start {
                 let endByte = ascii ? end : Int(b.charStarts[end])
-                found = vocabulary.lookup(bytes + startByte, count: endByte - startByte, continuation: start > 0)
+                found = vocabulary.lookup(state: b.hashStates[end - start - 1], bytes + startByte,
+                                          count: endByte - startByte, continuation: continuation)
                 if found >= 0 { break }
                 end -= 1
             }

@@ -59,6 +59,7 @@ struct PassBuffers {
     // One word as UTF-8, and where each of its characters starts.
     var wordBytes = ScratchBuffer<UInt8>(capacity: 512)
     var charStarts = ScratchBuffer<Int32>(capacity: 512)
+    var hashStates = ScratchBuffer<UInt64>(capacity: 512)  // vocabulary hash state of each candidate piece
     // Output pieces of the text being tokenized.
     var ids = ScratchBuffer<Int32>(capacity: 256)
     var starts = ScratchBuffer<Int32>(capacity: 256)
@@ -67,7 +68,7 @@ struct PassBuffers {
     func free() {
         scalars.free(); flags.free(); origins.free()
         originQueue.free(); pendingScalars.free(); pendingClasses.free(); pendingFirst.free()
-        wordBytes.free(); charStarts.free()
+        wordBytes.free(); charStarts.free(); hashStates.free()
         ids.free(); starts.free(); ends.free()
     }
 }
