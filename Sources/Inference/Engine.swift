@@ -2,12 +2,13 @@ import Foundation
 
 /// Runs the model and the attribution methods on micro-batches. One engine per
 /// worker: it owns every scratch buffer and reuses them from call to call;
-/// the model is shared. Not thread-safe.
+/// the model is shared. Use an engine from one thread at a time (it may move
+/// between threads, hence `@unchecked Sendable`).
 ///
 /// A micro-batch is packed row-wise with no padding (`[ΣT, H]` through each
 /// dense layer in one sgemm; attention per example and head), so an example's
 /// results do not depend on what else is in its micro-batch.
-public final class Engine {
+public final class Engine: @unchecked Sendable {
     public let model: BertModel
     let blas = Linear()
     private let shape: AttentionShape

@@ -59,3 +59,23 @@ final class Linear {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 }
+
+extension Engine {
+    /// This machine's sgemm rate (GFLOP/s) for `[m, k] · [k, n]`, best of a few runs,
+    /// at the current OpenBLAS thread count.
+    public static func measureSgemm(m: Int, n: Int, k: Int, seconds: Double = 1) -> Double {
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+        for i in 0..<(m * k) { a.p[i] = Float(i % 7) * 0.1 }
+        for i in 0..<(k * n) { b.p[i] = Float(i % 5) * 0.1 }
+        let blas = Linear()
+        var best = 0.0
+        let until = Linear.now() + UInt64(seconds * 1e9)
+        repeat {
+            let start = Linear.now()
+            blas.gemm(transB: true, m: m, n: n, k: k, a: a.p, lda: k, b: b.p, ldb: k, c: c.p, ldc: n)
+            let t = Double(Linear.now() - start) * 1e-9
+            best = max(best, 2 * Double(m) * Double(n) * Double(k) / t * 1e-9)
+        } while Linear.now() < until
+        return best
+    }
+}
