@@ -23,10 +23,13 @@ public final class Engine: @unchecked Sendable {
     private var attnOut: [FloatBuffer]  // L × [N, H]
     private var inter: [FloatBuffer]    // L × [N, I] before GELU
     private var gelu: [FloatBuffer]     // L × [N, I]
+    private var geluGrad: [FloatBuffer] // L × [N, I] gelu'(inter), when a backward pass follows
+    private var aoZ: [FloatBuffer]      // L × [N, H] attention output dense, x·Wᵀ + b
+    private var outZ: [FloatBuffer]     // L × [N, H] output dense, x·Wᵀ + b
     private var xhat2: [FloatBuffer]    // L × [N, H]
     private var rstd2: [FloatBuffer]    // L × [N]
     private let embXhat = FloatBuffer(count: 0), embRstd = FloatBuffer(count: 0)
-    private let denseOut = FloatBuffer(count: 0)  // [N, H] dense output before the residual LayerNorm
+    private let embSum = FloatBuffer(count: 0)  // [N, H] word + position + type embeddings
 
     // Backward buffers. Rows: one block per (example, target) pair; gradient blocks, then LRP blocks.
     private let dY = FloatBuffer(count: 0), dX = FloatBuffer(count: 0)     // [M, H]
@@ -35,7 +38,7 @@ public final class Engine: @unchecked Sendable {
     private let dG = FloatBuffer(count: 0)                                 // [M, I]
     private let dQKV = FloatBuffer(count: 0)                               // [M, 3H]
     // LRP scratch.
-    private let zBuf = FloatBuffer(count: 0)   // [N, 2·max(I, H)]
+    private let zBuf = FloatBuffer(count: 0)   // [N, max(I, 3H)] positive denominators
     private let sBuf = FloatBuffer(count: 0)   // [Mr, 2·max(I, H)]
     private let cBuf = FloatBuffer(count: 0)   // [Mr, max(I, H)]
     private let rI = FloatBuffer(count: 0)     // [Mr, I]
@@ -51,7 +54,8 @@ public final class Engine: @unchecked Sendable {
         hidden = make(c.numLayers + 1)
         qkv = make(c.numLayers); probs = make(c.numLayers); ctx = make(c.numLayers)
         xhat1 = make(c.numLayers); rstd1 = make(c.numLayers); attnOut = make(c.numLayers)
-        inter = make(c.numLayers); gelu = make(c.numLayers); xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
+        inter = make(c.numLayers); gelu = make(c.numLayers); geluGrad = make(c.numLayers)
+        aoZ = make(c.numLayers); outZ = make(c.numLayers); xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
     }
 
     /// Sets the OpenBLAS thread count for the process (see `Linear.setThreads`).
@@ -93,7 +97,7 @@ public final class Engine: @unchecked Sendable {
             maxT = max(maxT, t)
         }
         reserveForward(rows: n, probCount: probCount, maxT: maxT)
-        forward(inputs, forwardRow: forwardRow, probOffset: probOffset)
+        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: methods.needsTargets)
 
         // Pooler (tanh on position 0) and classifier, per example, in Double.
         let top = hidden[c.numLayers].p
@@ -243,17 +247,18 @@ public final class Engine: @unchecked Sendable {
         for l in 0..<c.numLayers {
             qkv[l].reserve(n * 3 * h); probs[l].reserve(probCount); ctx[l].reserve(n * h)
             xhat1[l].reserve(n * h); rstd1[l].reserve(n); attnOut[l].reserve(n * h)
-            inter[l].reserve(n * i); gelu[l].reserve(n * i); xhat2[l].reserve(n * h); rstd2[l].reserve(n)
+            inter[l].reserve(n * i); gelu[l].reserve(n * i); geluGrad[l].reserve(n * i)
+            aoZ[l].reserve(n * h); outZ[l].reserve(n * h); xhat2[l].reserve(n * h); rstd2[l].reserve(n)
         }
-        embXhat.reserve(n * h); embRstd.reserve(n); denseOut.reserve(n * h)
+        embXhat.reserve(n * h); embRstd.reserve(n); embSum.reserve(n * h)
         attnScratch.reserve(maxT * maxT)
     }
 
-    private func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int]) {
+    private func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int], backward: Bool) {
         let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
         let n = forwardRow.last! + inputs.last!.ids.count
         // Embeddings: word + position + token type, then LayerNorm.
-        let sum = denseOut.p
+        let sum = embSum.p
         for (b, input) in inputs.enumerated() {
             for t in 0..<input.ids.count {
                 let row = sum + (forwardRow[b] + t) * h
@@ -277,16 +282,16 @@ public final class Engine: @unchecked Sendable {
                                  probs: probs[l].p + probOffset[b], ctx: ctx[l].p + r * h)
             }
             let ao = layer.attentionOutput
-            blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: denseOut.p)
-            layerNormForward(x: denseOut.p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
+            blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: aoZ[l].p)
+            layerNormForward(x: aoZ[l].p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
                              beta: layer.attentionNorm.beta.p, eps: c.layerNormEps,
                              xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
             blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
                        bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
-            geluForward(inter[l].p, gelu[l].p, count: n * inner)
+            geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
             blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
-                       bias: layer.output.bias.p, outFeatures: h, into: denseOut.p)
-            layerNormForward(x: denseOut.p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
+                       bias: layer.output.bias.p, outFeatures: h, into: outZ[l].p)
+            layerNormForward(x: outZ[l].p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
                              beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
                              xhat: xhat2[l].p, rstd: rstd2[l].p, y: hidden[l + 1].p)
         }
@@ -325,7 +330,7 @@ public final class Engine: @unchecked Sendable {
         dQKV.reserve(m * 3 * h)
         if mr > 0 {
             let wide = max(i, h)
-            zBuf.reserve(n * 2 * wide)
+            zBuf.reserve(n * max(i, 3 * h))
             sBuf.reserve(mr * 2 * wide)
             cBuf.reserve(mr * wide)
             rI.reserve(mr * i)
@@ -357,18 +362,20 @@ public final class Engine: @unchecked Sendable {
             // Through the feed-forward block to its input: dA = dT2 + ((dT2·Wout) ⊙ gelu')·Wint
             // (for LRP: g2, the residual's share, through skip and feed-forward block).
             blas.gemm(m: m, n: inner, k: h, a: dT2.p, lda: h, b: layer.output.weight.p, ldb: inner, c: dG.p, ldc: inner)
-            geluBackward(dG.p, x: inter[l].p, segments: all, width: inner)
+            geluBackward(dG.p, derivative: geluGrad[l].p, segments: all, width: inner)
             dA.p.update(from: dT2.p, count: m * h)
             blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
                       beta: 1, c: dA.p, ldc: h)
             if mr > 0 {
                 // Ri = fc(Wout, gelu_out, v); Ra = fc(Wint, attn_out, Ri) + g2 (GELU skipped).
-                DenseRelevance.denominators(blas, layer.output, x: gelu[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, z: zBuf.p,
+                DenseRelevance.positiveDenominators(blas, layer.output, x: gelu[l].p, rows: nRows, zp: zBuf.p)
+                DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, zp: zBuf.p, ldzp: h,
+                                         zf: outZ[l].p, ldzf: h,
                                          r: dT2.p + mGrad * h, ldr: h, rin: rI.p, accumulate: false,
                                          s: sBuf.p, c: cBuf.p)
-                DenseRelevance.denominators(blas, layer.intermediate, x: attnOut[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, z: zBuf.p,
+                DenseRelevance.positiveDenominators(blas, layer.intermediate, x: attnOut[l].p, rows: nRows, zp: zBuf.p)
+                DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, zp: zBuf.p, ldzp: inner,
+                                         zf: inter[l].p, ldzf: inner,
                                          r: rI.p, ldr: inner, rin: dA.p + mGrad * h, accumulate: true,
                                          s: sBuf.p, c: cBuf.p)
             }
@@ -388,8 +395,9 @@ public final class Engine: @unchecked Sendable {
             if mr > 0 {
                 // Rc = fc(Wao, ctx, u); the "quick" detour: gradients of ctx at q, k, v with Rc,
                 // then fc(Wq, x, Rq) + fc(Wk, x, Rk) + fc(Wv, x, Rv), added to g1.
-                DenseRelevance.denominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, z: zBuf.p,
+                DenseRelevance.positiveDenominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, zp: zBuf.p)
+                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, zp: zBuf.p, ldzp: h,
+                                         zf: aoZ[l].p, ldzf: h,
                                          r: dT1.p + mGrad * h, ldr: h, rin: rC.p, accumulate: false,
                                          s: sBuf.p, c: cBuf.p)
                 for s in lrp {
@@ -398,9 +406,11 @@ public final class Engine: @unchecked Sendable {
                                       dqkv: rQKV.p + s.row * 3 * h, scratch: attnScratch.p)
                 }
                 let x = hidden[l].p
+                DenseRelevance.positiveDenominators(blas, weightPlus: layer.qkvPlus.p, biasPlus: layer.qkvBiasPlus.p,
+                                                    inFeatures: h, outFeatures: 3 * h, x: x, rows: nRows, zp: zBuf.p)
                 for (k, dense) in [layer.query, layer.key, layer.value].enumerated() {
-                    DenseRelevance.denominators(blas, dense, x: x, rows: nRows, z: zBuf.p)
-                    DenseRelevance.propagate(blas, dense, segments: lrp, x: x, z: zBuf.p,
+                    DenseRelevance.propagate(blas, dense, segments: lrp, x: x, zp: zBuf.p + k * h, ldzp: 3 * h,
+                                             zf: qkv[l].p + k * h, ldzf: 3 * h,
                                              r: rQKV.p + k * h, ldr: 3 * h, rin: dx.p + mGrad * h, accumulate: true,
                                              s: sBuf.p, c: cBuf.p)
                 }
