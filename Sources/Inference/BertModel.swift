@@ -71,7 +71,7 @@ public final class BertModel: Sendable {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.missingFile(file: path) }
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch {
-            throw ModelError.unreadable(file: path, detail: "\(error)")
+            throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
         }
         func tensor(_ names: [String], _ shape: [Int]) throws -> [Float] {
             guard let info = names.lazy.compactMap({ file.tensors[$0] }).first else {
@@ -80,7 +80,9 @@ public final class BertModel: Sendable {
             guard info.shape == shape else {
                 throw ModelError.badShape(file: path, name: info.name, expected: shape, found: info.shape)
             }
-            do { return try file.floats(info) } catch { throw ModelError.unreadable(file: path, detail: "\(error)") }
+            do { return try file.floats(info) } catch {
+                throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
+            }
         }
         // LayerNorm parameters: `weight`/`bias`, or the older `gamma`/`beta`.
         func norm(_ prefix: String) throws -> LayerNormWeights {
@@ -133,6 +135,11 @@ public final class BertModel: Sendable {
                                            intermediate: dense(h, i), output: dense(i, h), outputNorm: norm()))
         }
         self.init(config: config, source: "random", weights: weights)
+    }
+
+    /// IO's errors already start with the file name; ModelError adds it once.
+    private static func withoutFile(_ text: String, _ path: String) -> String {
+        text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
     }
 
     private init(config: ModelConfig, source: String, weights: RawWeights) {
