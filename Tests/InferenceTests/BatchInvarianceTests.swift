@@ -60,12 +60,13 @@ final class BatchInvarianceTests: XCTestCase {
             XCTAssertNil(p.lat)
             XCTAssertEqual(p.attributions.map(\.target), [f.predicted])
             XCTAssertNil(p.attributions[0].gs)
-            XCTAssertEqual(p.attributions[0].lrp!, f.attributions[f.predicted].lrp!)
+            // Other rows in the backward sgemms: equal up to rounding (see above).
+            XCTAssertLessThanOrEqual(relativeError(p.attributions[0].lrp!, f.attributions[f.predicted].lrp!.map(Double.init)), 1e-3)
         }
         let chosen = try engine.run(inputs, methods: [.gs, .lat], targets: .classes([2, 0]))
         for (f, c) in zip(full, chosen) {
             XCTAssertEqual(c.attributions.map(\.target), [2, 0])
-            XCTAssertEqual(c.attributions[0].gs!, f.attributions[2].gs!)
+            XCTAssertLessThanOrEqual(relativeError(c.attributions[0].gs!, f.attributions[2].gs!.map(Double.init)), 5e-4)
             XCTAssertNil(c.attributions[0].lrp)
             XCTAssertEqual(c.lat!, f.lat!)
         }
