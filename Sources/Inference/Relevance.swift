@@ -86,25 +86,19 @@ enum DenseRelevance {
     /// The same rule for one vector (classifier and pooler, sums over `[H]`), in Double.
     static func propagate(_ dense: Dense, x: [Double], r: [Double]) -> [Double] {
         let o = dense.outFeatures, n = dense.inFeatures
-        let w = dense.weight.p, b = dense.bias.p
+        let wp = dense.plusMinus.p, wn = dense.plusMinus.p + o * n
         var sp = [Double](repeating: 0, count: o), sn = sp
         for j in 0..<o {
-            var zp = Double(max(b[j], 0)) + Double(eps), zn = Double(min(b[j], 0)) - Double(eps)
-            let wr = w + j * n
-            for i in 0..<n {
-                let v = Double(wr[i]) * x[i]
-                if wr[i] > 0 { zp += v } else { zn += v }
-            }
-            sp[j] = r[j] / zp
-            sn[j] = r[j] / zn
+            var zp = Double(dense.biasPlus.p[j]) + Double(eps), zn = Double(dense.biasMinus.p[j]) - Double(eps)
+            let pr = wp + j * n, nr = wn + j * n
+            for i in 0..<n { zp += Double(pr[i]) * x[i]; zn += Double(nr[i]) * x[i] }
+            sp[j] = 0.5 * r[j] / zp
+            sn[j] = 0.5 * r[j] / zn
         }
         var rin = [Double](repeating: 0, count: n)
         for j in 0..<o {
-            let wr = w + j * n
-            for i in 0..<n {
-                let wi = Double(wr[i])
-                rin[i] += wi > 0 ? 0.5 * sp[j] * wi : 0.5 * sn[j] * wi
-            }
+            let pr = wp + j * n, nr = wn + j * n, a = sp[j], b = sn[j]
+            for i in 0..<n { rin[i] += a * Double(pr[i]) + b * Double(nr[i]) }
         }
         var sumAbs = 0.0
         for i in 0..<n { rin[i] = abs(rin[i] * x[i]); sumAbs += rin[i] }
