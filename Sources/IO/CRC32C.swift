@@ -1,0 +1,90 @@
+/// Table-driven CRC-32 in two flavours, slicing by 8 (8 table lookups per
+/// 8 input bytes):
+/// - `CRC32C`: Castagnoli (reflected 0x82F63B78), used by TensorFlow's
+///   TensorBundle for block trailers and tensor data, with TF's masking
+///   (`tensorflow/core/lib/hash/crc32c.h`).
+/// - `CRC32`: IEEE / zlib (reflected 0xEDB88320), used by zip entries.
+///
+/// Both start from 0 and `extend` chains: `extend(extend(0, a), b) == checksum(a ++ b)`.
+public enum CRC32C {
+    static let tables = CRCTables(polynomial: 0x82F6_3B78)
+    static let maskDelta: UInt32 = 0xA282_EAD8
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 { extend(0, bytes) }
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { extend(0, $0) } }
+
+    public static func extend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        tables.extend(crc, bytes)
+    }
+
+    /// TF's `crc32c::Mask`: rotate right by 15 bits and add a constant, so that
+    /// a CRC stored inside CRC'd data does not cancel out.
+    public static func mask(_ crc: UInt32) -> UInt32 { ((crc >> 15) | (crc << 17)) &+ maskDelta }
+
+    public static func unmask(_ masked: UInt32) -> UInt32 {
+        let rot = masked &- maskDelta
+        return (rot >> 17) | (rot << 15)
+    }
+}
+
+public enum CRC32 {
+    static let tables = CRCTables(polynomial: 0xEDB8_8320)
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 { extend(0, bytes) }
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { extend(0, $0) } }
+
+    public static func extend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        tables.extend(crc, bytes)
+    }
+}
+
+/// 8 x 256 tables for slicing-by-8 of one reflected polynomial.
+final class CRCTables: Sendable {
+    private let table: [UInt32] // [8, 256]
+
+    init(polynomial: UInt32) {
+        var t = [UInt32](repeating: 0, count: 8 * 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ polynomial : c >> 1 }
+            t[i] = c
+        }
+        for k in 1..<8 {
+            for i in 0..<256 {
+                let prev = t[(k - 1) * 256 + i]
+                t[k * 256 + i] = (prev >> 8) ^ t[Int(prev & 0xFF)]
+            }
+        }
+        table = t
+    }
+
+    func extend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
+        let n = bytes.count
+        return table.withUnsafeBufferPointer { tb -> UInt32 in
+            let t = tb.baseAddress!
+            var c = ~crc
+            var i = 0
+            // Byte-wise until the pointer is 8-aligned, then 8 bytes at a time.
+            while i < n && (Int(bitPattern: base + i) & 7) != 0 {
+                c = t[Int((c ^ UInt32(base.load(fromByteOffset: i, as: UInt8.self))) & 0xFF)] ^ (c >> 8)
+                i += 1
+            }
+            while i + 8 <= n {
+                let w = UInt64(littleEndian: base.load(fromByteOffset: i, as: UInt64.self))
+                let lo = UInt32(truncatingIfNeeded: w) ^ c
+                let hi = UInt32(truncatingIfNeeded: w >> 32)
+                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                i += 8
+            }
+            while i < n {
+                c = t[Int((c ^ UInt32(base.load(fromByteOffset: i, as: UInt8.self))) & 0xFF)] ^ (c >> 8)
+                i += 1
+            }
+            return ~c
+        }
+    }
+}
