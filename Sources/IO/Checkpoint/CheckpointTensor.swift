@@ -56,17 +56,33 @@ final class IntegrityCheck: @unchecked Sendable {
         self.what = what
     }
 
+    var isVerified: Bool { verified }
+
+    /// Checksums the range through the mapping (for views that cover only part of it).
     func verify() throws {
         if verified { return }
         let bytes = try file.bytes(at: offset, count: count, what: what)
+        defer { file.release(offset: offset, count: count) }
+        try verify(computed: extend(0, bytes))
+    }
+
+    /// Continues this check's checksum over more bytes of the range.
+    func extend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        switch kind {
+        case .crc32cMasked: return CRC32C.extend(crc, bytes)
+        case .crc32: return CRC32.extend(crc, bytes)
+        }
+    }
+
+    /// Compares a checksum computed over the whole range (by a caller that
+    /// streamed it) with the stored one.
+    func verify(computed actual: UInt32) throws {
         switch kind {
         case let .crc32cMasked(stored):
-            let actual = CRC32C.checksum(bytes)
             guard actual == CRC32C.unmask(stored) else {
                 throw IOFormatError.corrupt(file: file.path, detail: "\(what): checksum does not match (crc32c 0x\(hex(actual)), expected 0x\(hex(CRC32C.unmask(stored))))")
             }
         case let .crc32(stored):
-            let actual = CRC32.checksum(bytes)
             guard actual == stored else {
                 throw IOFormatError.corrupt(file: file.path, detail: "\(what): checksum does not match (crc-32 0x\(hex(actual)), expected 0x\(hex(stored)))")
             }

@@ -299,7 +299,7 @@ public enum CheckpointConverter {
         }
         var cased = 0
         for l in lines where !l.hasPrefix("[") {
-            if l.unicodeScalars.contains(where: { $0.properties.isUppercase }) { cased += 1 }
+            if l.unicodeScalars.contains(where: { $0.isASCII ? ($0.value >= 65 && $0.value <= 90) : $0.properties.isUppercase }) { cased += 1 }
         }
         out.looksCased = cased * 100 > lines.count
         out.files.append((vocabPath, "vocab.txt"))

@@ -20,7 +20,8 @@ final class PickleReader {
         case float(Double)
         case string(String)
         case bytes([UInt8])
-        case tuple([Value])
+        /// Items and nesting depth (kept so that checking it never walks shared subtrees).
+        case tuple([Value], depth: Int)
         case list(ListBox)
         case dict(DictBox)
         case global(Global)
@@ -163,7 +164,7 @@ final class PickleReader {
 
     static func depth(_ v: Value) -> Int {
         switch v {
-        case let .tuple(items): return 1 + (items.map(depth).max() ?? 0)
+        case let .tuple(_, d): return d
         case let .list(l): return l.depth
         case let .dict(d): return d.depth
         default: return 0
@@ -172,7 +173,7 @@ final class PickleReader {
     private func tuple(_ items: [Value]) throws -> Value {
         let d = 1 + (items.map(Self.depth).max() ?? 0)
         guard d <= Self.maxDepth else { throw bad("values nest deeper than \(Self.maxDepth)") }
-        return .tuple(items)
+        return .tuple(items, depth: d)
     }
 
     // MARK: the machine
@@ -197,7 +198,7 @@ final class PickleReader {
                 marks.append(stack.count)
             case 0x7D: try push(.dict(DictBox()))                 // EMPTY_DICT
             case 0x5D: try push(.list(ListBox()))                 // EMPTY_LIST
-            case 0x29: try push(.tuple([]))                       // EMPTY_TUPLE
+            case 0x29: try push(.tuple([], depth: 1))                       // EMPTY_TUPLE
             case 0x74: try push(try tuple(try popMark()))         // TUPLE
             case 0x85: let a = try pop(); try push(try tuple([a])) // TUPLE1
             case 0x86: let b = try pop(), a = try pop(); try push(try tuple([a, b]))
@@ -341,7 +342,7 @@ final class PickleReader {
 
     private func reduce(_ callable: Value, _ argsValue: Value) throws -> Value {
         guard case let .global(g) = callable else { throw refuse("REDUCE calls something that is not a known global") }
-        guard case let .tuple(args) = argsValue else { throw bad("REDUCE arguments are not a tuple") }
+        guard case let .tuple(args, _) = argsValue else { throw bad("REDUCE arguments are not a tuple") }
         switch g {
         case .orderedDict:
             guard args.isEmpty else { throw refuse("OrderedDict built from arguments") }
@@ -373,7 +374,7 @@ final class PickleReader {
     }
 
     private func ints(_ v: Value, _ what: String) throws -> [Int] {
-        guard case let .tuple(items) = v else { throw bad("\(what) is not a tuple") }
+        guard case let .tuple(items, _) = v else { throw bad("\(what) is not a tuple") }
         return try items.map {
             guard case let .int(i) = $0 else { throw bad("\(what) holds something that is not an integer") }
             return i
@@ -381,7 +382,7 @@ final class PickleReader {
     }
 
     private func persistentLoad(_ pid: Value) throws -> Value {
-        guard case let .tuple(t) = pid, t.count >= 5, case let .string(kind) = t[0], kind == "storage" else {
+        guard case let .tuple(t, _) = pid, t.count >= 5, case let .string(kind) = t[0], kind == "storage" else {
             throw refuse("persistent id that is not a torch storage")
         }
         guard case let .global(.storageType(dtype, typeName)) = t[1] else { throw bad("storage without a storage type") }

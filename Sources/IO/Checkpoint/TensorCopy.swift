@@ -1,95 +1,155 @@
-/// Reusable float buffers for the conversions that need a whole tensor
-/// (transposes, strided torch views); grown as needed, freed at the end.
+/// Reusable buffers for the conversions: raw bytes read from the
+/// checkpoint, and floats for whole-tensor work (transposes, strided torch
+/// views); grown as needed, freed at the end.
 final class TensorScratch {
-    private var buffers: [UnsafeMutablePointer<Float>?] = [nil, nil]
-    private var capacities = [0, 0]
+    private var buffers: [UnsafeMutableRawPointer?] = [nil, nil, nil]
+    private var capacities = [0, 0, 0]
 
-    func floats(_ slot: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
-        if capacities[slot] < n || buffers[slot] == nil {
+    private func buffer(_ slot: Int, bytes: Int) -> UnsafeMutableRawPointer {
+        if capacities[slot] < bytes || buffers[slot] == nil {
             buffers[slot]?.deallocate()
-            buffers[slot] = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
-            capacities[slot] = max(n, 1)
+            buffers[slot] = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+            capacities[slot] = max(bytes, 64)
         }
         return buffers[slot]!
+    }
+
+    /// Float buffers 0 and 1.
+    func floats(_ slot: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+        buffer(slot, bytes: 4 * n).bindMemory(to: Float.self, capacity: n)
+    }
+
+    /// The raw byte buffer.
+    func bytes(_ n: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: buffer(2, bytes: n), count: n)
     }
 
     deinit { for b in buffers { b?.deallocate() } }
 }
 
-/// Moves one checkpoint tensor into the safetensors writer: verifies its
-/// checksum, decodes (F32/F16/BF16/F64, either byte order, any strides),
-/// transposes TF kernels and encodes to the output type, touching each byte
-/// once. An F32 tensor that needs nothing is written straight from the map.
+/// Moves one checkpoint tensor into the safetensors writer: reads it in
+/// chunks, checks its checksum on the way (or before, for a view on part of
+/// a storage), decodes (F32/F16/BF16/F64, either byte order, any strides),
+/// transposes TF kernels and encodes to the output type. A tensor that needs
+/// no conversion is copied chunk by chunk, read and checksummed while the
+/// chunk is in cache.
 enum TensorCopy {
+    /// Bytes read at a time for tensors streamed without conversion.
+    static let chunkBytes = 4 << 20
+
     static func write(_ t: CheckpointTensor, transpose: Bool, as out: TensorDType,
                       into w: SafeTensorsWriter, scratch: TensorScratch, file: String) throws {
-        try t.check?.verify()
         guard let src = t.dtype, let mf = t.file else {
             throw IOFormatError.unsupported(file: file, detail: "tensor '\(t.name)' is \(t.typeName)")
         }
         let n = t.count
+        let width = src.byteWidth
         let encode = Encoder(out: out, name: t.name, file: file)
-        if t.isContiguous {
-            let bytes = try mf.bytes(at: t.byteOffset, count: n * src.byteWidth, what: "tensor '\(t.name)'")
-            defer { mf.release(offset: t.byteOffset, count: bytes.count) }
-            if !transpose {
-                if src == out && !t.bigEndian {
-                    try w.append(bytes)
-                    return
-                }
-                // Decode and encode a chunk at a time: no whole-tensor buffer.
-                let chunk = SafeTensorsWriter.chunkSize / 4
-                let floats = scratch.floats(0, min(n, chunk))
-                var i = 0
-                while i < n {
-                    let k = min(chunk, n - i)
-                    decode(bytes.baseAddress! + i * src.byteWidth, src, bigEndian: t.bigEndian, count: k, into: floats)
-                    try encode.write(floats, count: k, into: w)
-                    i += k
-                }
-                return
+        guard t.isContiguous else {
+            // A strided torch view: check the storage, then gather in logical (row-major) order.
+            try t.check?.verify()
+            let gathered = scratch.floats(0, n)
+            gather(t, src, from: mf.whole.baseAddress!, into: gathered)
+            var result = gathered
+            if transpose {
+                result = scratch.floats(1, n)
+                transposeF32(UnsafeRawPointer(gathered), rows: t.shape[0], cols: t.shape[1], into: result)
             }
-            let (rows, cols) = (t.shape[0], t.shape[1])
-            let transposed = scratch.floats(1, n)
-            if src == .f32 && !t.bigEndian {
-                transposeF32(bytes.baseAddress!, rows: rows, cols: cols, into: transposed)
-            } else {
-                let floats = scratch.floats(0, n)
-                decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: n, into: floats)
-                transposeF32(UnsafeRawPointer(floats), rows: rows, cols: cols, into: transposed)
-            }
-            try encode.write(transposed, count: n, into: w)
+            try encode.write(result, count: n, into: w)
             return
         }
-        // A strided torch view: gather in logical (row-major) order.
-        let gathered = scratch.floats(0, n)
-        gather(t, src, from: mf.whole.baseAddress!, into: gathered)
-        var result = gathered
-        if transpose {
-            result = scratch.floats(1, n)
-            transposeF32(UnsafeRawPointer(gathered), rows: t.shape[0], cols: t.shape[1], into: result)
+        let byteCount = n * width
+        // Checksum while streaming when the tensor is exactly the checked range
+        // (TF always; torch when the tensor is its whole storage).
+        var stream: IntegrityCheck?
+        if let check = t.check, !check.isVerified {
+            if check.offset == t.byteOffset && check.count == byteCount {
+                stream = check
+            } else {
+                try check.verify()
+            }
         }
-        try encode.write(result, count: n, into: w)
+        var crc: UInt32 = 0
+        let what = "tensor '\(t.name)'"
+        if !transpose {
+            // Chunk by chunk: no whole-tensor buffer.
+            let elementsPerChunk = max(1, min(chunkBytes, 4 * SafeTensorsWriter.chunkSize) / 4)
+            let raw = scratch.bytes(min(byteCount, elementsPerChunk * width))
+            let floats = src == out && !t.bigEndian ? nil : scratch.floats(0, min(n, elementsPerChunk))
+            var i = 0
+            while i < n {
+                let k = min(elementsPerChunk, n - i)
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<(k * width)])
+                try mf.read(at: t.byteOffset + i * width, into: chunk, what: what)
+                if let stream { crc = stream.extend(crc, UnsafeRawBufferPointer(chunk)) }
+                if let floats {
+                    decode(UnsafeRawPointer(chunk.baseAddress!), src, bigEndian: t.bigEndian, count: k, into: floats)
+                    try encode.write(floats, count: k, into: w)
+                } else {
+                    try w.append(UnsafeRawBufferPointer(chunk))
+                }
+                i += k
+            }
+            try stream?.verify(computed: crc)
+            return
+        }
+        // A TF kernel [in, out] -> [out, in]: the whole tensor (at most a few MB in BERT).
+        let raw = scratch.bytes(byteCount)
+        try mf.read(at: t.byteOffset, into: raw, what: what)
+        try stream?.verify(computed: stream!.extend(0, UnsafeRawBufferPointer(raw)))
+        let (rows, cols) = (t.shape[0], t.shape[1])
+        let transposed = scratch.floats(1, n)
+        if src == .f32 && !t.bigEndian {
+            transposeF32(UnsafeRawPointer(raw.baseAddress!), rows: rows, cols: cols, into: transposed)
+        } else {
+            let floats = scratch.floats(0, n)
+            decode(UnsafeRawPointer(raw.baseAddress!), src, bigEndian: t.bigEndian, count: n, into: floats)
+            transposeF32(UnsafeRawPointer(floats), rows: rows, cols: cols, into: transposed)
+        }
+        try encode.write(transposed, count: n, into: w)
     }
 
-    /// Row-major `[rows, cols]` float32 (little-endian, maybe unaligned) into `[cols, rows]`.
+    /// Row-major `[rows, cols]` float32 (little-endian host, maybe unaligned)
+    /// into `[cols, rows]`. Bands of 8 source rows by 64 columns; each step
+    /// loads 4 columns of 8 rows and stores them as 4 runs of 8 output floats
+    /// (about 5x faster than an element-wise blocked loop). Wrapping
+    /// arithmetic: the caller's sizes are bounded.
     static func transposeF32(_ src: UnsafeRawPointer, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
-        let block = 32
-        var i0 = 0
-        while i0 < rows {
-            let i1 = min(i0 + block, rows)
-            var j0 = 0
-            while j0 < cols {
-                let j1 = min(j0 + block, cols)
-                for i in i0..<i1 {
-                    let row = src + 4 * i * cols
-                    for j in j0..<j1 {
-                        dst[j * rows + i] = Float(bitPattern: UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self)))
-                    }
+        let rowStride = cols &* 4, outStride = rows &* 4
+        var j0 = 0
+        while j0 < cols {
+            let j1 = min(j0 &+ 64, cols)
+            var i = 0
+            while i &+ 8 <= rows {
+                var j = j0
+                while j &+ 4 <= j1 {
+                    let p = src + (i &* cols &+ j) &* 4
+                    let r0 = p.loadUnaligned(as: SIMD4<Float>.self)
+                    let r1 = (p + rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let r2 = (p + 2 &* rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let r3 = (p + 3 &* rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let r4 = (p + 4 &* rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let r5 = (p + 5 &* rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let r6 = (p + 6 &* rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let r7 = (p + 7 &* rowStride).loadUnaligned(as: SIMD4<Float>.self)
+                    let d = UnsafeMutableRawPointer(dst + (j &* rows &+ i))
+                    d.storeBytes(of: SIMD8<Float>(r0[0], r1[0], r2[0], r3[0], r4[0], r5[0], r6[0], r7[0]), as: SIMD8<Float>.self)
+                    (d + outStride).storeBytes(of: SIMD8<Float>(r0[1], r1[1], r2[1], r3[1], r4[1], r5[1], r6[1], r7[1]), as: SIMD8<Float>.self)
+                    (d + 2 &* outStride).storeBytes(of: SIMD8<Float>(r0[2], r1[2], r2[2], r3[2], r4[2], r5[2], r6[2], r7[2]), as: SIMD8<Float>.self)
+                    (d + 3 &* outStride).storeBytes(of: SIMD8<Float>(r0[3], r1[3], r2[3], r3[3], r4[3], r5[3], r6[3], r7[3]), as: SIMD8<Float>.self)
+                    j &+= 4
                 }
-                j0 = j1
+                while j < j1 {
+                    for k in 0..<8 { dst[j &* rows &+ i &+ k] = (src + ((i &+ k) &* cols &+ j) &* 4).loadUnaligned(as: Float.self) }
+                    j &+= 1
+                }
+                i &+= 8
             }
-            i0 = i1
+            while i < rows {
+                for j in j0..<j1 { dst[j &* rows &+ i] = (src + (i &* cols &+ j) &* 4).loadUnaligned(as: Float.self) }
+                i &+= 1
+            }
+            j0 = j1
         }
     }
 

@@ -43,7 +43,7 @@ struct ZipArchive {
                 throw IOFormatError.corrupt(file: path, detail: "zip64 end-of-central-directory locator missing")
             }
             let z64 = all.u64(eocd - 20 + 8)
-            guard z64 <= UInt64(n - 56), all.u32(Int(z64)) == 0x0606_4B50 else {
+            guard n >= 56, z64 <= UInt64(n - 56), all.u32(Int(z64)) == 0x0606_4B50 else {
                 throw IOFormatError.corrupt(file: path, detail: "zip64 end-of-central-directory record missing at offset \(z64)")
             }
             let r = Int(z64)
@@ -223,7 +223,7 @@ enum TorchObjects {
         guard let n = elementCount(t.shape) else {
             throw IOFormatError.corrupt(file: file, detail: "tensor '\(name)' has an absurd size \(t.shape)")
         }
-        guard t.offset >= 0, t.strides.allSatisfy({ $0 >= 0 && $0 <= 1 << 40 }) else {
+        guard t.offset >= 0, t.offset <= s.numel, t.strides.allSatisfy({ $0 >= 0 && $0 <= 1 << 40 }) else {
             throw IOFormatError.corrupt(file: file, detail: "tensor '\(name)' has a negative offset or stride")
         }
         if n > 0 {
