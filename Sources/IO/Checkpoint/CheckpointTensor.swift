@@ -56,7 +56,9 @@ final class IntegrityCheck: @unchecked Sendable {
         self.what = what
     }
 
-    var isVerified: Bool { verified }
+    /// Set by the converter's thread when it has taken charge of this check
+    /// (verified it, or handed its bytes to the checksum worker).
+    var claimed = false
 
     /// Checksums the range through the mapping (for views that cover only part of it).
     func verify() throws {

@@ -1,9 +1,10 @@
-/// Reusable buffers for the conversions: raw bytes read from the
-/// checkpoint, and floats for whole-tensor work (transposes, strided torch
-/// views); grown as needed, freed at the end.
+import Foundation
+
+/// Reusable float buffers for whole-tensor work (transposes, strided torch
+/// views) and decoded chunks; grown as needed, freed at the end.
 final class TensorScratch {
-    private var buffers: [UnsafeMutableRawPointer?] = [nil, nil, nil]
-    private var capacities = [0, 0, 0]
+    private var buffers: [UnsafeMutableRawPointer?] = [nil, nil]
+    private var capacities = [0, 0]
 
     private func buffer(_ slot: Int, bytes: Int) -> UnsafeMutableRawPointer {
         if capacities[slot] < bytes || buffers[slot] == nil {
@@ -19,35 +20,42 @@ final class TensorScratch {
         buffer(slot, bytes: 4 * n).bindMemory(to: Float.self, capacity: n)
     }
 
-    /// The raw byte buffer.
-    func bytes(_ n: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: buffer(2, bytes: n), count: n)
-    }
 
     deinit { for b in buffers { b?.deallocate() } }
 }
 
 /// Moves one checkpoint tensor into the safetensors writer: reads it in
-/// chunks, checks its checksum on the way (or before, for a view on part of
-/// a storage), decodes (F32/F16/BF16/F64, either byte order, any strides),
-/// transposes TF kernels and encodes to the output type. A tensor that needs
-/// no conversion is copied chunk by chunk, read and checksummed while the
-/// chunk is in cache.
+/// chunks (pread into a ring of buffers), hands each chunk to the checksum
+/// worker, and meanwhile decodes (F32/F16/BF16/F64, either byte order, any
+/// strides), transposes TF kernels and encodes to the output type. A tensor
+/// that needs no conversion is written straight from the chunk buffer.
 enum TensorCopy {
-    /// Bytes read at a time for tensors streamed without conversion.
+    /// Bytes read at a time for tensors streamed without a transpose.
     static let chunkBytes = 4 << 20
 
-    static func write(_ t: CheckpointTensor, transpose: Bool, as out: TensorDType,
-                      into w: SafeTensorsWriter, scratch: TensorScratch, file: String) throws {
+    static func write(_ t: CheckpointTensor, transpose: Bool, as out: TensorDType, into w: SafeTensorsWriter,
+                      scratch: TensorScratch, ring: ChunkRing, worker: ChecksumWorker, file: String) throws {
         guard let src = t.dtype, let mf = t.file else {
             throw IOFormatError.unsupported(file: file, detail: "tensor '\(t.name)' is \(t.typeName)")
         }
         let n = t.count
         let width = src.byteWidth
+        let byteCount = n * width
         let encode = Encoder(out: out, name: t.name, file: file)
+        // Checksum while streaming when the tensor is exactly the checked range
+        // (TF always; torch when the tensor is its whole storage); a view on
+        // part of a storage has its storage checked first, through the map.
+        var stream: IntegrityCheck?
+        if let check = t.check, !check.claimed {
+            check.claimed = true
+            if t.isContiguous && check.offset == t.byteOffset && check.count == byteCount {
+                stream = check
+            } else {
+                try check.verify()
+            }
+        }
         guard t.isContiguous else {
-            // A strided torch view: check the storage, then gather in logical (row-major) order.
-            try t.check?.verify()
+            // A strided torch view: gather in logical (row-major) order.
             let gathered = scratch.floats(0, n)
             gather(t, src, from: mf.whole.baseAddress!, into: gathered)
             var result = gathered
@@ -58,52 +66,39 @@ enum TensorCopy {
             try encode.write(result, count: n, into: w)
             return
         }
-        let byteCount = n * width
-        // Checksum while streaming when the tensor is exactly the checked range
-        // (TF always; torch when the tensor is its whole storage).
-        var stream: IntegrityCheck?
-        if let check = t.check, !check.isVerified {
-            if check.offset == t.byteOffset && check.count == byteCount {
-                stream = check
-            } else {
-                try check.verify()
-            }
-        }
-        var crc: UInt32 = 0
         let what = "tensor '\(t.name)'"
         if !transpose {
-            // Chunk by chunk: no whole-tensor buffer.
-            let elementsPerChunk = max(1, min(chunkBytes, 4 * SafeTensorsWriter.chunkSize) / 4)
-            let raw = scratch.bytes(min(byteCount, elementsPerChunk * width))
+            let elementsPerChunk = max(1, chunkBytes / width)
             let floats = src == out && !t.bigEndian ? nil : scratch.floats(0, min(n, elementsPerChunk))
             var i = 0
             while i < n {
                 let k = min(elementsPerChunk, n - i)
-                let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<(k * width)])
-                try mf.read(at: t.byteOffset + i * width, into: chunk, what: what)
-                if let stream { crc = stream.extend(crc, UnsafeRawBufferPointer(chunk)) }
+                let chunk = try ring.next(bytes: k * width, worker: worker)
+                try mf.read(at: t.byteOffset + i * width, into: chunk.bytes, what: what)
+                let bytes = UnsafeRawBufferPointer(chunk.bytes)
+                if let stream { worker.submit(stream, bytes, last: i + k == n, slot: chunk.slot) }
                 if let floats {
-                    decode(UnsafeRawPointer(chunk.baseAddress!), src, bigEndian: t.bigEndian, count: k, into: floats)
+                    decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: k, into: floats)
                     try encode.write(floats, count: k, into: w)
                 } else {
-                    try w.append(UnsafeRawBufferPointer(chunk))
+                    try w.append(bytes)
                 }
                 i += k
             }
-            try stream?.verify(computed: crc)
             return
         }
         // A TF kernel [in, out] -> [out, in]: the whole tensor (at most a few MB in BERT).
-        let raw = scratch.bytes(byteCount)
-        try mf.read(at: t.byteOffset, into: raw, what: what)
-        try stream?.verify(computed: stream!.extend(0, UnsafeRawBufferPointer(raw)))
+        let chunk = try ring.next(bytes: byteCount, worker: worker)
+        try mf.read(at: t.byteOffset, into: chunk.bytes, what: what)
+        let raw = UnsafeRawBufferPointer(chunk.bytes)
+        if let stream { worker.submit(stream, raw, last: true, slot: chunk.slot) }
         let (rows, cols) = (t.shape[0], t.shape[1])
         let transposed = scratch.floats(1, n)
         if src == .f32 && !t.bigEndian {
-            transposeF32(UnsafeRawPointer(raw.baseAddress!), rows: rows, cols: cols, into: transposed)
+            transposeF32(raw.baseAddress!, rows: rows, cols: cols, into: transposed)
         } else {
             let floats = scratch.floats(0, n)
-            decode(UnsafeRawPointer(raw.baseAddress!), src, bigEndian: t.bigEndian, count: n, into: floats)
+            decode(raw.baseAddress!, src, bigEndian: t.bigEndian, count: n, into: floats)
             transposeF32(UnsafeRawPointer(floats), rows: rows, cols: cols, into: transposed)
         }
         try encode.write(transposed, count: n, into: w)
@@ -238,6 +233,133 @@ enum TensorCopy {
             if f.isNaN { return UInt16(x >> 16) | 0x40 }
             let rounded = x &+ 0x7FFF &+ ((x >> 16) & 1)
             return UInt16(rounded >> 16)
+        }
+    }
+}
+
+/// A few buffers the checkpoint is read into, used in turn: while the
+/// converter works on one, the checksum worker may still be reading the
+/// previous ones.
+final class ChunkRing {
+    private var buffers: [UnsafeMutableRawPointer?]
+    private var capacities: [Int]
+    private var turn = 0
+
+    init(slots: Int = 3) {
+        buffers = [UnsafeMutableRawPointer?](repeating: nil, count: slots)
+        capacities = [Int](repeating: 0, count: slots)
+    }
+
+    /// The next buffer, once the worker is done with it, holding at least `bytes`.
+    func next(bytes: Int, worker: ChecksumWorker) throws -> (slot: Int, bytes: UnsafeMutableRawBufferPointer) {
+        let slot = turn
+        turn = (turn + 1) % buffers.count
+        worker.waitUntilFree(slot)
+        if capacities[slot] < bytes || buffers[slot] == nil {
+            buffers[slot]?.deallocate()
+            buffers[slot] = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+            capacities[slot] = max(bytes, 64)
+        }
+        return (slot, UnsafeMutableRawBufferPointer(start: buffers[slot]!, count: bytes))
+    }
+
+    deinit { for b in buffers { b?.deallocate() } }
+}
+
+/// Computes the checksums of the chunks the converter reads, on a second
+/// thread, so that checksumming overlaps reading, converting and writing.
+/// Chunks of one check arrive in order; a mismatch is kept and thrown by
+/// `drain()`, which the converter calls before it puts the output in place.
+final class ChecksumWorker: @unchecked Sendable {
+    private struct Job {
+        let check: IntegrityCheck
+        let bytes: UnsafeRawBufferPointer
+        let last: Bool
+        let slot: Int
+    }
+
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var head = 0
+    private var busy: [Bool]
+    private var pending = 0
+    private var closed = false
+    private var exited = false
+    private var failure: Error?
+    // Worker-thread state: the check being summed and its running checksum.
+    private var current: IntegrityCheck?
+    private var running: UInt32 = 0
+
+    init(slots: Int = 3) {
+        busy = [Bool](repeating: false, count: slots)
+        let thread = Thread { [self] in run() }
+        thread.start()
+    }
+
+    func submit(_ check: IntegrityCheck, _ bytes: UnsafeRawBufferPointer, last: Bool, slot: Int) {
+        condition.lock()
+        jobs.append(Job(check: check, bytes: bytes, last: last, slot: slot))
+        busy[slot] = true
+        pending += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func waitUntilFree(_ slot: Int) {
+        condition.lock()
+        while busy[slot] { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Waits for every submitted chunk and throws the first mismatch.
+    func drain() throws {
+        condition.lock()
+        while pending > 0 { condition.wait() }
+        let failure = self.failure
+        condition.unlock()
+        if let failure { throw failure }
+    }
+
+    /// Ends the worker thread (after the chunks already submitted).
+    func stop() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !exited { condition.wait() }
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while head == jobs.count && !closed { condition.wait() }
+            if head == jobs.count {
+                exited = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let job = jobs[head]
+            head += 1
+            if head > 64 { jobs.removeFirst(head); head = 0 }
+            let failed = failure != nil
+            condition.unlock()
+
+            var error: Error?
+            if !failed {
+                if current !== job.check { current = job.check; running = 0 }
+                running = job.check.extend(running, job.bytes)
+                if job.last {
+                    do { try job.check.verify(computed: running) } catch let e { error = e }
+                    current = nil
+                }
+            }
+            condition.lock()
+            if let error, failure == nil { failure = error }
+            busy[job.slot] = false
+            pending -= 1
+            condition.broadcast()
+            condition.unlock()
         }
     }
 }
