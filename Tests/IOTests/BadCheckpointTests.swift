@@ -23,6 +23,24 @@ final class BadCheckpointTests: XCTestCase {
             }
             XCTAssertEqual(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[3...])), CRC32C.checksum(Array(bytes[3...])))
         }
+        // Large buffers take the three-stream path and crc32_combine: equal to small steps.
+        let big = (0..<200_003).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 7) }
+        big.withUnsafeBytes { raw in
+            for start in [0, 1, 5] {
+                let r = UnsafeRawBufferPointer(rebasing: raw[start...])
+                var small: UInt32 = 0, smallIEEE: UInt32 = 0
+                var p = 0
+                while p < r.count {
+                    let k = min(999, r.count - p)
+                    small = CRC32C.extend(small, UnsafeRawBufferPointer(rebasing: r[p..<(p + k)]))
+                    smallIEEE = CRC32.extend(smallIEEE, UnsafeRawBufferPointer(rebasing: r[p..<(p + k)]))
+                    p += k
+                }
+                XCTAssertEqual(CRC32C.checksum(r), small)
+                XCTAssertEqual(CRC32.checksum(r), smallIEEE)
+                XCTAssertEqual(CRC32C.extend(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: r[0..<77])), UnsafeRawBufferPointer(rebasing: r[77...])), small)
+            }
+        }
     }
 
     /// The 121-byte bundle worked out in docs/formats.md 1.2: one tensor "w" = [1, 2].
