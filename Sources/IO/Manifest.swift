@@ -116,14 +116,15 @@ public struct RunIdentity: Codable, Equatable, Sendable {
     }
 
     /// The first difference that makes `other` a different job, as a phrase, or nil.
-    public func difference(from other: RunIdentity, ignoringPartition: Bool = false, ignoringShardSize: Bool = false) -> String? {
+    public func difference(from other: RunIdentity, ignoringPartition: Bool = false, ignoringShardSize: Bool = false,
+                           ignoringReader: Bool = false) -> String? {
         if model.hash != other.model.hash { return "model differs (\(other.model.path) hash \(other.model.hash.prefix(12)) vs \(model.path) hash \(model.hash.prefix(12)))" }
         if methods != other.methods { return "methods differ (\(other.methods.joined(separator: ",")) vs \(methods.joined(separator: ",")))" }
         if targets != other.targets { return "targets differ (\(other.targets) vs \(targets))" }
         if maxSeqLength != other.maxSeqLength { return "max-seq-length differs (\(other.maxSeqLength) vs \(maxSeqLength))" }
         if !ignoringShardSize && shardSize != other.shardSize { return "shard-size differs (\(other.shardSize) vs \(shardSize))" }
         if !ignoringPartition && partition != other.partition { return "partition differs (\(other.partition ?? "none") vs \(partition ?? "none"))" }
-        if reader != other.reader { return "input options differ (\(other.reader) vs \(reader))" }
+        if !ignoringReader && reader != other.reader { return "input options differ (\(other.reader) vs \(reader))" }
         return nil
     }
 }

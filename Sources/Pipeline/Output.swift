@@ -38,6 +38,16 @@ public final class DirectorySink: RecordSink, @unchecked Sendable {
         errorCount += 1
     }
 
+    /// An errors.jsonl line as it is (merge).
+    func writeRawError(_ line: [UInt8]) throws {
+        try errors.append(String(decoding: line, as: UTF8.self))
+        errorCount += 1
+    }
+
+    func setMergedFrom(_ dirs: [String]) {
+        manifest.mergedFrom = dirs
+    }
+
     private func commitShard() throws {
         guard let s = shard else { return }
         shard = nil

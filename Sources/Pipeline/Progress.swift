@@ -44,7 +44,7 @@ public final class ProgressReporter: @unchecked Sendable {
         if let total, total > 0, read > 0 {
             let fraction = min(1, Double(read) / Double(total))
             let eta = elapsed * (1 - fraction) / max(fraction, 1e-9)
-            line += String(format: ", %.0f%%, ETA %@", fraction * 100, ProgressReporter.duration(eta))
+            line += String(format: ", %.0f%%", fraction * 100) + ", ETA " + ProgressReporter.duration(eta)
         }
         FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
     }
