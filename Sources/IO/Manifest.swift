@@ -118,13 +118,23 @@ public struct RunIdentity: Codable, Equatable, Sendable {
     /// The first difference that makes `other` a different job, as a phrase, or nil.
     public func difference(from other: RunIdentity, ignoringPartition: Bool = false, ignoringShardSize: Bool = false,
                            ignoringReader: Bool = false) -> String? {
-        if model.hash != other.model.hash { return "model differs (\(other.model.path) hash \(other.model.hash.prefix(12)) vs \(model.path) hash \(model.hash.prefix(12)))" }
-        if methods != other.methods { return "methods differ (\(other.methods.joined(separator: ",")) vs \(methods.joined(separator: ",")))" }
-        if targets != other.targets { return "targets differ (\(other.targets) vs \(targets))" }
-        if maxSeqLength != other.maxSeqLength { return "max-seq-length differs (\(other.maxSeqLength) vs \(maxSeqLength))" }
-        if !ignoringShardSize && shardSize != other.shardSize { return "shard-size differs (\(other.shardSize) vs \(shardSize))" }
-        if !ignoringPartition && partition != other.partition { return "partition differs (\(other.partition ?? "none") vs \(partition ?? "none"))" }
-        if !ignoringReader && reader != other.reader { return "input options differ (\(other.reader) vs \(reader))" }
+        // `self` is what is asked for now, `other` what the existing run used.
+        if model.hash != other.model.hash {
+            return "model differs (the run used \(other.model.path), hash \(other.model.hash.prefix(12)); now \(model.path), hash \(model.hash.prefix(12)))"
+        }
+        if methods != other.methods {
+            return "methods differ (the run used \(other.methods.joined(separator: ",")); now \(methods.joined(separator: ",")))"
+        }
+        if targets != other.targets { return "targets differ (the run used \(other.targets); now \(targets))" }
+        if maxSeqLength != other.maxSeqLength { return "max-seq-length differs (the run used \(other.maxSeqLength); now \(maxSeqLength))" }
+        if !ignoringShardSize && shardSize != other.shardSize { return "shard-size differs (the run used \(other.shardSize); now \(shardSize))" }
+        if !ignoringPartition && partition != other.partition {
+            return "partition differs (the run used \(other.partition ?? "none"); now \(partition ?? "none"))"
+        }
+        if !ignoringReader && reader != other.reader {
+            func show(_ d: [String: String]) -> String { d.keys.sorted().map { "\($0)=\(d[$0]!)" }.joined(separator: " ") }
+            return "input options differ (the run used \(show(other.reader)); now \(show(reader)))"
+        }
         return nil
     }
 }

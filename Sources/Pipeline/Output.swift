@@ -170,7 +170,7 @@ public enum RunDirectory {
             throw RunSetupError("\(manifestURL.path): cannot resume: \(diff); rerun with the original options or choose another -o")
         }
         if manifest.inputs != inputs {
-            throw RunSetupError("\(manifestURL.path): cannot resume: inputs differ (\(manifest.inputs.joined(separator: " ")) vs \(inputs.joined(separator: " ")))")
+            throw RunSetupError("\(manifestURL.path): cannot resume: inputs differ (the run read \(manifest.inputs.joined(separator: " ")); now \(inputs.joined(separator: " ")))")
         }
         let errorsURL = dir.appendingPathComponent(RunManifest.errorsFileName)
         let errorsSize = ((try? FileManager.default.attributesOfItem(atPath: errorsURL.path))?[.size] as? NSNumber)?.intValue ?? 0

@@ -1,1 +1,1 @@
-// Tests for this target arrive with their issue.
+// End-to-end tests arrive next.
