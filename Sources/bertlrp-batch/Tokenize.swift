@@ -1,9 +1,219 @@
 import ArgumentParser
+import Foundation
+import IO
+import Tokenizer
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// `bertlrp-batch tokenize`: each record's tokens as the model sees them
+/// (CONTRACT.md section 4), one JSON object a line on standard output.
 struct Tokenize: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tokenize", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Print each record's WordPiece tokens, ids, offsets and segments as JSONL.",
+        discussion: """
+        Reads the INPUT files (TSV with a header, JSONL, optionally .zst) or standard input. \
+        Output per record: index, id (when the input has one), tokens, ids, offsets \
+        ([start, end) in Unicode scalars of the record's text, or of text_b for the second \
+        segment; null for [CLS]/[SEP]) and segments, plus truncated with --max-seq-length. \
+        A record that cannot be read is reported on standard error (and in --errors FILE) \
+        and the exit code is 3.
+        """)
+
+    @Argument(help: "Input files; standard input when none are given or for '-'.")
+    var inputs: [String] = []
+
+    @Option(help: ArgumentHelp("Model directory whose tokenizer.json, or vocab.txt and tokenizer_config.json, to use (default: the bundled model).", valueName: "dir"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("A vocab.txt to use instead of a model directory.", valueName: "file"))
+    var vocab: String?
+
+    @Option(help: ArgumentHelp("With --vocab: lower-case and strip accents (an uncased model).", valueName: "true|false"))
+    var doLowerCase: Bool = true
+
+    @Option(help: "Truncate as the model input would be: a single text to N-2 tokens, a pair to N-3 (no truncation by default).")
+    var maxSeqLength: Int?
+
+    @Option(help: ArgumentHelp("Also write the records that could not be read to this JSONL file.", valueName: "file"))
+    var errors: String?
+
+    @OptionGroup var input: InputOptions
+
+    func validate() throws {
+        if model != nil && vocab != nil { throw ValidationError("give either --model or --vocab, not both") }
+        if let n = maxSeqLength, n < 3 { throw ValidationError("--max-seq-length must be at least 3 (room for [CLS], [SEP], [SEP])") }
+    }
 
     func run() throws {
-        throw ValidationError("'tokenize' is not built yet")
+        do {
+            try tokenizeAll()
+        } catch let failure as Failure {
+            Self.writeStandardError("bertlrp-batch: error: \(failure.message)\n")
+            throw ExitCode(2)
+        }
+    }
+
+    /// A configuration error: one line on standard error, exit code 2 (CONTRACT.md section 6).
+    struct Failure: Error {
+        var message: String
+    }
+
+    private func tokenizeAll() throws {
+        let tokenizer: BertTokenizer
+        do {
+            tokenizer = try loadTokenizer()
+        } catch let error as TokenizerError {
+            throw Failure(message: error.description)
+        }
+        var errorLog: FileHandle?
+        if let errors {
+            guard FileManager.default.createFile(atPath: errors, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: errors) else {
+                throw Failure(message: "\(errors): cannot write the errors file")
+            }
+            errorLog = handle
+        }
+        defer { try? errorLog?.close() }
+
+        let reader = RecordReader(inputs: inputs, options: input.readerOptions)
+        let workspace = TokenizerWorkspace()
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 17)
+        var failed = 0
+        do {
+            while let item = try reader.next() {
+                switch item {
+                case let .record(record):
+                    let encoding = tokenizer.encode(record.text, pair: record.textB, maxSequenceLength: maxSeqLength, workspace: workspace)
+                    Self.appendRecord(record, encoding, tokenizer, truncation: maxSeqLength != nil, to: &out)
+                case let .bad(bad):
+                    failed += 1
+                    Self.writeStandardError("bertlrp-batch: skipped \(bad.description)\n")
+                    errorLog?.write(Data((bad.jsonLine + "\n").utf8))
+                }
+                if out.count >= 1 << 16 { Self.flush(&out) }
+            }
+        } catch let error as InputError {
+            Self.flush(&out)
+            throw Failure(message: error.description)
+        }
+        Self.flush(&out)
+        if failed > 0 {
+            Self.writeStandardError("bertlrp-batch: \(failed) record(s) could not be read\(errors.map { " (see \($0))" } ?? "")\n")
+            throw ExitCode(3)
+        }
+    }
+
+    private func loadTokenizer() throws -> BertTokenizer {
+        if let vocab {
+            return try BertTokenizer.load(vocabFile: URL(fileURLWithPath: vocab),
+                                          options: BertTokenizerOptions(lowercase: doLowerCase))
+        }
+        guard let dir = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
+            throw Failure(message: "no model: the bundled model (\(BundledModel.relativePath)) was not found; give --model DIR or --vocab FILE")
+        }
+        return try BertTokenizer.load(modelDirectory: dir)
+    }
+
+    static func appendRecord(_ record: InputRecord, _ e: Encoding, _ tokenizer: BertTokenizer, truncation: Bool, to out: inout [UInt8]) {
+        out.append(contentsOf: "{\"index\": ".utf8)
+        JSONText.appendInt(record.index, to: &out)
+        if let id = record.id {
+            out.append(contentsOf: ", \"id\": ".utf8)
+            JSONText.appendString(id, to: &out)
+        }
+        out.append(contentsOf: ", \"tokens\": [".utf8)
+        for (k, id) in e.ids.enumerated() {
+            if k > 0 { out.append(contentsOf: ", ".utf8) }
+            JSONText.appendString(tokenizer.vocabulary.token(of: Int(id)), to: &out)
+        }
+        out.append(contentsOf: "], \"ids\": [".utf8)
+        for (k, id) in e.ids.enumerated() {
+            if k > 0 { out.append(contentsOf: ", ".utf8) }
+            JSONText.appendInt(Int(id), to: &out)
+        }
+        out.append(contentsOf: "], \"offsets\": [".utf8)
+        for (k, o) in e.offsets.enumerated() {
+            if k > 0 { out.append(contentsOf: ", ".utf8) }
+            if let o {
+                out.append(0x5B)
+                JSONText.appendInt(Int(o.start), to: &out)
+                out.append(contentsOf: ", ".utf8)
+                JSONText.appendInt(Int(o.end), to: &out)
+                out.append(0x5D)
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
+        }
+        out.append(contentsOf: "], \"segments\": [".utf8)
+        for (k, s) in e.segments.enumerated() {
+            if k > 0 { out.append(contentsOf: ", ".utf8) }
+            JSONText.appendInt(Int(s), to: &out)
+        }
+        out.append(0x5D)
+        if truncation {
+            out.append(contentsOf: (e.truncated ? ", \"truncated\": true" : ", \"truncated\": false").utf8)
+        }
+        out.append(contentsOf: "}\n".utf8)
+    }
+
+    static func flush(_ out: inout [UInt8]) {
+        writeAll(1, out)
+        out.removeAll(keepingCapacity: true)
+    }
+
+    static func writeStandardError(_ text: String) {
+        writeAll(2, Array(text.utf8))
+    }
+
+    /// write(2) until done (a closed pipe ends the process by SIGPIPE, as for any filter).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                done += n
+            }
+        }
+    }
+}
+
+/// The reader's field and format options (CONTRACT.md section 2).
+extension Tokenize {
+    struct InputOptions: ParsableArguments {
+        @Option(help: ArgumentHelp("Input format when the file name does not tell (standard input is sniffed).", valueName: "tsv|jsonl"))
+        var format: String?
+
+        @Option(help: "Field (JSONL key or TSV column name; with --no-header a 1-based column number) holding the text (default text, or sentence).")
+        var textField: String?
+
+        @Option(help: "Field holding the second text of a pair (default text_b).")
+        var textBField: String?
+
+        @Option(help: "Field holding the record id (default id).")
+        var idField: String?
+
+        @Option(help: "Field holding the label (default label).")
+        var labelField: String?
+
+        @Flag(help: "The TSV files have no header line.")
+        var noHeader = false
+
+        func validate() throws {
+            if let format, RecordFormat(rawValue: format) == nil {
+                throw ValidationError("--format must be tsv or jsonl, not '\(format)'")
+            }
+        }
+
+        var readerOptions: RecordReaderOptions {
+            RecordReaderOptions(format: format.flatMap(RecordFormat.init(rawValue:)), textField: textField,
+                                textBField: textBField, idField: idField, labelField: labelField, header: !noHeader)
+        }
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+
+/// `y = γ · (t − mean) / √(var + eps) + β` with `t = x + residual`, per row.
+/// Keeps `xhat` and `1/√(var + eps)` for the backward pass. Mean and variance
+/// are accumulated in Double.
+func layerNormForward(x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, width h: Int,
+                      gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+                      xhat: UnsafeMutablePointer<Float>,   // [rows, h]
+                      rstd: UnsafeMutablePointer<Float>,   // [rows]
+                      y: UnsafeMutablePointer<Float>) {    // [rows, h]
+    for r in 0..<rows {
+        let xr = x + r * h, tr = xhat + r * h
+        if let residual {
+            let rr = residual + r * h
+            for j in 0..<h { tr[j] = xr[j] + rr[j] }
+        } else {
+            for j in 0..<h { tr[j] = xr[j] }
+        }
+        var sum = 0.0
+        for j in 0..<h { sum += Double(tr[j]) }
+        let mean = sum / Double(h)
+        var sq = 0.0
+        for j in 0..<h { let d = Double(tr[j]) - mean; sq += d * d }
+        let inv = 1 / (sq / Double(h) + Double(eps)).squareRoot()
+        rstd[r] = Float(inv)
+        let yr = y + r * h
+        for j in 0..<h {
+            let n = Float((Double(tr[j]) - mean) * inv)
+            tr[j] = n
+            yr[j] = gamma[j] * n + beta[j]
+        }
+    }
+}
+
+/// The vector-Jacobian product of the LayerNorm: the gradient at its input `t`
+/// given `dy` at its output, through mean and variance:
+/// `dt = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat ⊙ xhat))`, `dxhat = dy ⊙ γ`.
+/// `dy`/`dt` rows follow the segments; `xhat`/`rstd` rows are forward rows.
+func layerNormBackward(dy: UnsafePointer<Float>, dt: UnsafeMutablePointer<Float>, segments: [Segment], width h: Int,
+                       gamma: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>) {
+    for s in segments {
+        for i in 0..<s.rows {
+            let fr = s.forwardRow + i
+            let dyr = dy + (s.row + i) * h, dtr = dt + (s.row + i) * h, xr = xhat + fr * h
+            var m1 = 0.0, m2 = 0.0
+            for j in 0..<h {
+                let g = Double(dyr[j] * gamma[j])
+                m1 += g
+                m2 += g * Double(xr[j])
+            }
+            m1 /= Double(h)
+            m2 /= Double(h)
+            let inv = Double(rstd[fr])
+            for j in 0..<h {
+                let g = Double(dyr[j] * gamma[j])
+                dtr[j] = Float(inv * (g - m1 - Double(xr[j]) * m2))
+            }
+        }
+    }
+}
+
+/// GELU with erf (BERT's `gelu`): `x · ½ · (1 + erf(x/√2))`.
+func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    let invSqrt2: Float = 0.70710678118654752
+    for i in 0..<count {
+        let v = x[i]
+        y[i] = v * 0.5 * (1 + erf(v * invSqrt2))
+    }
+}
+
+/// `dx = dy ⊙ gelu'(x)` in place on `d`, rows by segment; `x` rows are forward rows.
+func geluBackward(_ d: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, segments: [Segment], width: Int) {
+    let invSqrt2: Float = 0.70710678118654752
+    let invSqrt2Pi: Float = 0.39894228040143268
+    for s in segments {
+        for i in 0..<s.rows {
+            let dr = d + (s.row + i) * width, xr = x + (s.forwardRow + i) * width
+            for j in 0..<width {
+                let v = xr[j]
+                let cdf = 0.5 * (1 + erf(v * invSqrt2))
+                dr[j] *= cdf + v * invSqrt2Pi * exp(-0.5 * v * v)
+            }
+        }
+    }
+}
