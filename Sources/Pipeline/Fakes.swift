@@ -10,7 +10,7 @@ import Inference
 public struct WhitespaceEncoder: TextEncoder {
     public init() {}
 
-    public func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedText {
+    public func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput {
         var a = WhitespaceEncoder.words(text)
         var b = textB.map(WhitespaceEncoder.words) ?? []
         let budget = maxLength - (textB == nil ? 2 : 3)
@@ -20,7 +20,7 @@ public struct WhitespaceEncoder: TextEncoder {
             truncated = true
             if a.count >= b.count { a.removeLast() } else { b.removeLast() }
         }
-        var t = TokenizedText(ids: [101], segments: [0], tokens: ["[CLS]"], offsets: [nil], truncated: truncated)
+        var t = TokenizedInput(ids: [101], segments: [0], tokens: ["[CLS]"], offsets: [nil], truncated: truncated)
         func add(_ words: [(String, TokenSpan)], segment: Int32) {
             for (w, span) in words {
                 t.ids.append(WhitespaceEncoder.id(w))

@@ -15,7 +15,7 @@ public struct TokenSpan: Sendable, Equatable {
 }
 
 /// One record's text as the model sees it.
-public struct TokenizedText: Sendable, Equatable {
+public struct TokenizedInput: Sendable, Equatable {
     public var ids: [Int32]         // [T]
     public var segments: [Int32]    // [T]
     public var tokens: [String]     // [T]
@@ -35,7 +35,7 @@ public struct TokenizedText: Sendable, Equatable {
 /// `maxLength` tokens with the special ones. A thrown error makes the record
 /// a bad record with the error's description as the reason.
 public protocol TextEncoder: Sendable {
-    func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedText
+    func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput
 }
 
 /// One worker's engine: its own scratch space, the shared model. `run` gets a

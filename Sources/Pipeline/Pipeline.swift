@@ -102,7 +102,7 @@ public final class Pipeline: @unchecked Sendable {
     struct Pending {
         var seq: Int
         var record: InputRecord
-        var tokenized: TokenizedText
+        var tokenized: TokenizedInput
         var selection: TargetSelection
     }
 
@@ -221,8 +221,8 @@ public final class Pipeline: @unchecked Sendable {
         try sink.finish()
     }
 
-    private func prepare(_ r: InputRecord) -> Result<(TokenizedText, TargetSelection), TargetError> {
-        let tokenized: TokenizedText
+    private func prepare(_ r: InputRecord) -> Result<(TokenizedInput, TargetSelection), TargetError> {
+        let tokenized: TokenizedInput
         do {
             tokenized = try encoder.encode(text: r.text, textB: r.textB, maxLength: options.maxSeqLength)
         } catch {
@@ -236,19 +236,25 @@ public final class Pipeline: @unchecked Sendable {
 
     private static func process(_ batch: [Pending], runner: ExampleRunner, methods: Methods, reorder: Reorder) {
         let inputs = batch.map { EncodedInput(ids: $0.tokenized.ids, segments: $0.tokenized.segments) }
-        let results: [ExampleResult]
+        var results: [Result<ExampleResult, Error>]
         do {
-            results = try runner.run(inputs, targets: batch.map(\.selection), methods: methods)
-            precondition(results.count == batch.count, "engine returned \(results.count) results for \(batch.count) inputs")
+            let out = try runner.run(inputs, targets: batch.map(\.selection), methods: methods)
+            precondition(out.count == batch.count, "engine returned \(out.count) results for \(batch.count) inputs")
+            results = out.map { .success($0) }
         } catch {
-            for p in batch {
-                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)")))
+            // One bad example must not fail its neighbours: retry one by one.
+            results = zip(inputs, batch).map { input, p in
+                Result { try runner.run([input], targets: [p.selection], methods: methods)[0] }
             }
-            return
         }
         for (p, r) in zip(batch, results) {
-            let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: r, methods: methods)
-            reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count))
+            switch r {
+            case let .success(result):
+                let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: result, methods: methods)
+                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count))
+            case let .failure(error):
+                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)")))
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ import IO
 /// attribution; `attributions` when only `lat` was asked for). Floats are
 /// Swift's shortest round-trip float32 form; non-finite values are `null`.
 public enum RecordJSON {
-    public static func line(record: InputRecord, tokenized: TokenizedText, result: ExampleResult, methods: Methods) -> [UInt8] {
+    public static func line(record: InputRecord, tokenized: TokenizedInput, result: ExampleResult, methods: Methods) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + tokenized.tokens.count * (32 + 12 * (1 + 3 * max(1, result.attributions.count))))
         out.append(contentsOf: "{\"index\": ".utf8)

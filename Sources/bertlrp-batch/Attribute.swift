@@ -3,6 +3,7 @@ import Foundation
 import Inference
 import IO
 import Pipeline
+import Tokenizer
 
 /// `bertlrp-batch [attribute]`: explanations for every input record, as
 /// zstd-compressed JSONL shards (CONTRACT.md sections 2-4, 6).
@@ -165,28 +166,27 @@ struct LoadedModel {
     var makeRunner: @Sendable () throws -> ExampleRunner
 
     static func load(_ dir: URL, fake: Bool, maxSeqLength: Int) throws -> LoadedModel {
-        let configURL = dir.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else {
-            throw CommandFailure("\(configURL.path): cannot read the model's config.json (is --model a model directory?)")
+        let config: ModelConfig
+        do { config = try ModelConfig.load(dir.appendingPathComponent("config.json")) } catch {
+            throw CommandFailure("\(error)")
         }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CommandFailure("\(configURL.path): not a JSON object")
-        }
-        var labels: [String] = []
-        if let id2label = json["id2label"] as? [String: Any] {
-            let pairs = id2label.compactMap { k, v in Int(k).map { ($0, "\(v)") } }.sorted { $0.0 < $1.0 }
-            labels = pairs.map(\.1)
-        } else if let n = json["num_labels"] as? Int {
-            labels = (0..<n).map { "LABEL_\($0)" }
-        }
-        guard !labels.isEmpty else { throw CommandFailure("\(configURL.path): no id2label (the classes)") }
-        let maxPositions = json["max_position_embeddings"] as? Int ?? 512
         if fake {
-            let n = labels.count
+            let n = config.labels.count
             let delay = Int(ProcessInfo.processInfo.environment["BERTLRP_FAKE_DELAY_US"] ?? "") ?? 0
-            return LoadedModel(labels: labels, maxPositions: maxPositions, encoder: WhitespaceEncoder(),
+            return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, encoder: WhitespaceEncoder(),
                                makeRunner: { FakeRunner(numClasses: n, microsecondsPerToken: delay) })
         }
-        throw CommandFailure("\(dir.path): the inference engine is not built yet in this version")
+        let model: BertModel
+        let tokenizer: BertTokenizer
+        do {
+            model = try BertModel(directory: dir)
+            tokenizer = try BertTokenizer.load(modelDirectory: dir)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        // One OpenBLAS thread per worker: the workers are the parallel layer.
+        Engine.setBLASThreads(1)
+        return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, encoder: BertTextEncoder(tokenizer: tokenizer),
+                           makeRunner: { EngineRunner(model: model) })
     }
 }
