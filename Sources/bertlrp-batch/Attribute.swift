@@ -48,7 +48,7 @@ struct Attribute: ParsableCommand {
     var output = "bertlrp-out"
 
     @Option(name: .customLong("batch-tokens"), help: .hidden)
-    var batchTokens = 2048
+    var batchTokens: Int?
 
     @Option(name: .customLong("max-batch"), help: .hidden)
     var maxBatch = 64
@@ -76,7 +76,7 @@ struct Attribute: ParsableCommand {
         guard maxSeqLength >= 3 else { throw CommandFailure("--max-seq-length \(maxSeqLength): at least 3 ([CLS] x [SEP])") }
         guard shardSize >= 1 else { throw CommandFailure("--shard-size \(shardSize): at least 1") }
         if let workers, workers < 1 { throw CommandFailure("--workers \(workers): at least 1") }
-        guard batchTokens >= 1, maxBatch >= 1, window >= 1 else { throw CommandFailure("--batch-tokens, --max-batch and --window must be positive") }
+        guard (batchTokens ?? 1) >= 1, maxBatch >= 1, window >= 1 else { throw CommandFailure("--batch-tokens, --max-batch and --window must be positive") }
         var part: Partition?
         if let partition {
             guard let p = Partition.parse(partition) else { throw CommandFailure("--partition \(partition): expected I/N with 0 <= I < N") }
@@ -135,7 +135,7 @@ struct Attribute: ParsableCommand {
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, shardSize: shardSize,
-            partition: part, startIndex: startIndex, batchTokens: batchTokens, maxBatch: maxBatch, window: window)
+            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? loaded.defaultBatchTokens, maxBatch: maxBatch, window: window)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
         let reader = RecordReader(inputs: inputs, options: readerOptions)
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
@@ -162,6 +162,10 @@ struct Attribute: ParsableCommand {
 struct LoadedModel {
     var labels: [String]
     var maxPositions: Int
+    /// Micro-batch budget: the engine keeps every layer's activations for the
+    /// backward passes, about L·(7H + 2I) + H floats a token; ~320 MB of them a
+    /// worker (2048 tokens for MiniLM-L6-H384, ~570 for BERT-base).
+    var defaultBatchTokens: Int
     var encoder: TextEncoder
     var makeRunner: @Sendable () throws -> ExampleRunner
 
@@ -173,7 +177,7 @@ struct LoadedModel {
         if fake {
             let n = config.labels.count
             let delay = Int(ProcessInfo.processInfo.environment["BERTLRP_FAKE_DELAY_US"] ?? "") ?? 0
-            return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, encoder: WhitespaceEncoder(),
+            return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, defaultBatchTokens: batchBudget(config), encoder: WhitespaceEncoder(),
                                makeRunner: { FakeRunner(numClasses: n, microsecondsPerToken: delay) })
         }
         let model: BertModel
@@ -186,7 +190,13 @@ struct LoadedModel {
         }
         // One OpenBLAS thread per worker: the workers are the parallel layer.
         Engine.setBLASThreads(1)
-        return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, encoder: BertTextEncoder(tokenizer: tokenizer),
+        return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, defaultBatchTokens: batchBudget(config),
+                           encoder: BertTextEncoder(tokenizer: tokenizer),
                            makeRunner: { EngineRunner(model: model) })
+    }
+
+    static func batchBudget(_ c: ModelConfig) -> Int {
+        let floatsPerToken = c.numLayers * (7 * c.hiddenSize + 2 * c.intermediateSize) + c.hiddenSize
+        return min(2048, max(128, (320 << 20) / (4 * max(1, floatsPerToken))))
     }
 }
