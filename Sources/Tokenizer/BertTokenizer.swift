@@ -66,11 +66,11 @@ public final class BertTokenizer: Sendable {
     public let sepID: Int32
     public let padID: Int32
 
-    private let stripAccents: Bool
-    private let tables = UnicodeTables.shared
+    let stripAccents: Bool
+    let tables = UnicodeTables.shared
     /// Added tokens matched in the raw text (longest first), with their ids.
-    private let addedTokens: [(bytes: [UInt8], scalarCount: Int32, id: Int32)]
-    private let addedFirstByte: [Bool]  // [256]
+    let addedTokens: [(bytes: [UInt8], scalarCount: Int32, id: Int32)]
+    let addedFirstByte: [Bool]  // [256]
 
     /// - Parameters:
     ///   - addedTokens: strings split out of the raw text before normalization
@@ -120,10 +120,10 @@ public final class BertTokenizer: Sendable {
     /// WordPiece tokens of one text, without [CLS]/[SEP]; offsets in scalars of `text`.
     public func tokenize(_ text: String, workspace: TokenizerWorkspace = TokenizerWorkspace()) -> TokenizedText {
         run(text, workspace)
-        let n = workspace.ids.count
+        let n = workspace.buffers.ids.count
         return TokenizedText(
-            ids: Array(UnsafeBufferPointer(start: workspace.ids.base, count: n)),
-            offsets: (0..<n).map { TokenOffset(start: workspace.starts[$0], end: workspace.ends[$0]) })
+            ids: Array(UnsafeBufferPointer(start: workspace.buffers.ids.base, count: n)),
+            offsets: (0..<n).map { TokenOffset(start: workspace.buffers.starts[$0], end: workspace.buffers.ends[$0]) })
     }
 
     /// The model input for `text` (and `pair`), as the seed builds it
@@ -137,14 +137,14 @@ public final class BertTokenizer: Sendable {
     public func encode(_ text: String, pair: String? = nil, maxSequenceLength: Int? = nil,
                        workspace: TokenizerWorkspace = TokenizerWorkspace()) -> Encoding {
         run(text, workspace)
-        var nA = workspace.ids.count
-        let a = (ids: Array(UnsafeBufferPointer(start: workspace.ids.base, count: nA)),
-                 starts: Array(UnsafeBufferPointer(start: workspace.starts.base, count: nA)),
-                 ends: Array(UnsafeBufferPointer(start: workspace.ends.base, count: nA)))
+        var nA = workspace.buffers.ids.count
+        let a = (ids: Array(UnsafeBufferPointer(start: workspace.buffers.ids.base, count: nA)),
+                 starts: Array(UnsafeBufferPointer(start: workspace.buffers.starts.base, count: nA)),
+                 ends: Array(UnsafeBufferPointer(start: workspace.buffers.ends.base, count: nA)))
         var nB = 0
         if let pair {
             run(pair, workspace)
-            nB = workspace.ids.count
+            nB = workspace.buffers.ids.count
         }
         let isPair = nB > 0
         var truncated = false
@@ -172,44 +172,78 @@ public final class BertTokenizer: Sendable {
         ids.append(sepID); segments.append(0); offsets.append(nil)
         if isPair {
             for k in 0..<nB {
-                ids.append(workspace.ids[k]); segments.append(1)
-                offsets.append(TokenOffset(start: workspace.starts[k], end: workspace.ends[k]))
+                ids.append(workspace.buffers.ids[k]); segments.append(1)
+                offsets.append(TokenOffset(start: workspace.buffers.starts[k], end: workspace.buffers.ends[k]))
             }
             ids.append(sepID); segments.append(1); offsets.append(nil)
         }
         return Encoding(ids: ids, segments: segments, offsets: offsets, truncated: truncated, isPair: isPair)
     }
 
-    // MARK: - The pipeline, writing the pieces of one text into workspace.ids/starts/ends.
+    // MARK: - The pipeline, writing the pieces of one text into the workspace's ids/starts/ends.
 
     func run(_ text: String, _ ws: TokenizerWorkspace) {
-        ws.ids.count = 0
-        ws.starts.count = 0
-        ws.ends.count = 0
-        let done: Void? = text.utf8.withContiguousStorageIfAvailable { run($0, ws) }
+        var pass = Pass(self, ws.buffers)
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { pass.run($0) }
         if done == nil {
             var copy = text
             copy.makeContiguousUTF8()
-            copy.utf8.withContiguousStorageIfAvailable { run($0, ws) }
+            copy.utf8.withContiguousStorageIfAvailable { pass.run($0) }
         }
+        ws.buffers = pass.b
+    }
+}
+
+/// One tokenization: the tokenizer's settings copied into locals and the
+/// workspace's buffers, so that the loops below touch no class storage.
+struct Pass {
+    var b: PassBuffers
+    let tables: UnicodeTables
+    let vocabulary: Vocabulary
+    let cleanText: Bool
+    let handleChineseChars: Bool
+    let stripAccents: Bool
+    let lowercase: Bool
+    let maxInputCharsPerWord: Int
+    let prefixLength: Int
+    let unkID: Int32
+    let addedTokens: [(bytes: [UInt8], scalarCount: Int32, id: Int32)]
+    let addedFirstByte: [Bool]
+
+    init(_ t: BertTokenizer, _ buffers: PassBuffers) {
+        b = buffers
+        tables = t.tables
+        vocabulary = t.vocabulary
+        cleanText = t.options.cleanText
+        handleChineseChars = t.options.handleChineseChars
+        stripAccents = t.stripAccents
+        lowercase = t.options.lowercase
+        maxInputCharsPerWord = t.options.maxInputCharsPerWord
+        prefixLength = t.options.continuingSubwordPrefix.utf8.count
+        unkID = t.unkID
+        addedTokens = t.addedTokens
+        addedFirstByte = t.addedFirstByte
     }
 
-    private func run(_ bytes: UnsafeBufferPointer<UInt8>, _ ws: TokenizerWorkspace) {
+    mutating func run(_ bytes: UnsafeBufferPointer<UInt8>) {
+        b.ids.count = 0
+        b.starts.count = 0
+        b.ends.count = 0
         guard let p = bytes.baseAddress else { return }
         let n = bytes.count
         var i = 0
         var scalarIndex: Int32 = 0
-        beginSegment(ws, at: 0)
+        beginSegment(at: 0)
         while i < n {
             let b0 = p[i]
             if addedFirstByte[Int(b0)], let match = matchAddedToken(p + i, available: n - i) {
-                finishSegment(ws)
-                ws.ids.append(match.id)
-                ws.starts.append(scalarIndex)
-                ws.ends.append(scalarIndex + match.scalarCount)
+                finishSegment()
+                b.ids.append(match.id)
+                b.starts.append(scalarIndex)
+                b.ends.append(scalarIndex + match.scalarCount)
                 i += match.byteCount
                 scalarIndex += match.scalarCount
-                beginSegment(ws, at: scalarIndex)
+                beginSegment(at: scalarIndex)
                 continue
             }
             // Decode one scalar (the String's UTF-8 is valid).
@@ -227,10 +261,10 @@ public final class BertTokenizer: Sendable {
                     | (UInt32(p[i + 2] & 0x3F) << 6) | UInt32(p[i + 3] & 0x3F)
                 i += 4
             }
-            normalize(cp, origin: scalarIndex, ws)
+            normalize(cp, origin: scalarIndex)
             scalarIndex += 1
         }
-        finishSegment(ws)
+        finishSegment()
     }
 
     @inline(__always)
@@ -243,36 +277,36 @@ public final class BertTokenizer: Sendable {
     }
 
     @inline(__always)
-    private func beginSegment(_ ws: TokenizerWorkspace, at origin: Int32) {
-        ws.scalars.count = 0
-        ws.flags.count = 0
-        ws.origins.count = 0
-        ws.originQueue.count = 0
-        ws.originQueueHead = 0
-        ws.lastOrigin = origin
+    private mutating func beginSegment(at origin: Int32) {
+        b.scalars.count = 0
+        b.flags.count = 0
+        b.origins.count = 0
+        b.originQueue.count = 0
+        b.originQueueHead = 0
+        b.lastOrigin = origin
     }
 
     // MARK: Normalization (BertNormalizer: clean_text, handle_chinese_chars, strip_accents, lowercase)
 
     /// Stage 1: clean_text and handle_chinese_chars, on one original character.
     @inline(__always)
-    private func normalize(_ scalar: UInt32, origin: Int32, _ ws: TokenizerWorkspace) {
+    private mutating func normalize(_ scalar: UInt32, origin: Int32) {
         var cp = scalar
         var f = tables.flags(cp)
-        if options.cleanText && f & (UnicodeTables.removed | UnicodeTables.cleanWhitespace) != 0 {
+        if cleanText && f & (UnicodeTables.removed | UnicodeTables.cleanWhitespace) != 0 {
             if f & UnicodeTables.removed != 0 { return }
             cp = 0x20
             f = tables.flags(cp)
         }
-        if options.handleChineseChars && f & UnicodeTables.chinese != 0 {
+        if handleChineseChars && f & UnicodeTables.chinese != 0 {
             // " c ": every piece keeps the character's alignment.
             let space = tables.flags(0x20)
-            decompose(0x20, space, origin: origin, ws)
-            decompose(cp, f, origin: origin, ws)
-            decompose(0x20, space, origin: origin, ws)
+            decompose(0x20, space, origin: origin)
+            decompose(cp, f, origin: origin)
+            decompose(0x20, space, origin: origin)
             return
         }
-        decompose(cp, f, origin: origin, ws)
+        decompose(cp, f, origin: origin)
     }
 
     /// Stage 2: strip_accents = NFD (canonical decomposition and ordering) then
@@ -285,188 +319,215 @@ public final class BertTokenizer: Sendable {
     /// the input characters in order and inserted ones the alignment of the
     /// last position taken.
     @inline(__always)
-    private func decompose(_ cp: UInt32, _ f: UInt16, origin: Int32, _ ws: TokenizerWorkspace) {
+    private mutating func decompose(_ cp: UInt32, _ f: UInt16, origin: Int32) {
         guard stripAccents else {
-            lowercase(cp, f, origin: origin, ws)
+            lowercase(cp, f, origin: origin)
             return
         }
-        ws.originQueue.append(origin)
         if f & (UnicodeTables.decomposes | UnicodeTables.nonStarter) == 0 {
-            if ws.pendingScalars.count > 0 { flushRun(ws) }
-            emitDecomposed(cp, f, first: true, ws)
+            if b.pendingScalars.count > 0 { flushRun() }
+            if b.originQueue.count == 0 {
+                // Nothing pending: the character keeps its own position (the common case).
+                b.lastOrigin = origin
+                if f & UnicodeTables.nonspacingMark == 0 { lowercase(cp, f, origin: origin) }
+                return
+            }
+            b.originQueue.append(origin)
+            emitDecomposed(cp, f, first: true)
             return
         }
+        b.originQueue.append(origin)
         if f & UnicodeTables.decomposes == 0 {
-            pushDecomposed(cp, first: true, ws)
+            pushDecomposed(cp, first: true)
         } else if cp >= UnicodeTables.hangulFirst && cp <= UnicodeTables.hangulLast {
             let s = cp - UnicodeTables.hangulFirst
-            pushDecomposed(0x1100 + s / 588, first: true, ws)
-            pushDecomposed(0x1161 + (s % 588) / 28, first: false, ws)
-            if s % 28 != 0 { pushDecomposed(0x11A7 + s % 28, first: false, ws) }
+            pushDecomposed(0x1100 + s / 588, first: true)
+            pushDecomposed(0x1161 + (s % 588) / 28, first: false)
+            if s % 28 != 0 { pushDecomposed(0x11A7 + s % 28, first: false) }
         } else {
             let (start, count) = tables.decomposition(cp)
-            for k in 0..<count { pushDecomposed(tables.pool[start + k], first: k == 0, ws) }
+            for k in 0..<count { pushDecomposed(tables.pool[start + k], first: k == 0) }
         }
     }
 
     @inline(__always)
-    private func pushDecomposed(_ cp: UInt32, first: Bool, _ ws: TokenizerWorkspace) {
+    private mutating func pushDecomposed(_ cp: UInt32, first: Bool) {
         let f = tables.flags(cp)
         if f & UnicodeTables.nonStarter == 0 {
-            if ws.pendingScalars.count > 0 { flushRun(ws) }
-            emitDecomposed(cp, f, first: first, ws)
+            if b.pendingScalars.count > 0 { flushRun() }
+            emitDecomposed(cp, f, first: first)
         } else {
-            ws.pendingScalars.append(cp)
-            ws.pendingClasses.append(tables.combiningClass(cp))
-            ws.pendingFirst.append(first)
+            b.pendingScalars.append(cp)
+            b.pendingClasses.append(tables.combiningClass(cp))
+            b.pendingFirst.append(first)
         }
     }
 
     /// Sorts the pending non-starters by combining class (stable) and emits them.
-    private func flushRun(_ ws: TokenizerWorkspace) {
-        let n = ws.pendingScalars.count
+    private mutating func flushRun() {
+        let n = b.pendingScalars.count
         if n > 1 {
             for i in 1..<n {  // insertion sort: stable, runs are short
-                let s = ws.pendingScalars[i], c = ws.pendingClasses[i], f = ws.pendingFirst[i]
+                let s = b.pendingScalars[i], c = b.pendingClasses[i], f = b.pendingFirst[i]
                 var j = i
-                while j > 0 && ws.pendingClasses[j - 1] > c {
-                    ws.pendingScalars[j] = ws.pendingScalars[j - 1]
-                    ws.pendingClasses[j] = ws.pendingClasses[j - 1]
-                    ws.pendingFirst[j] = ws.pendingFirst[j - 1]
+                while j > 0 && b.pendingClasses[j - 1] > c {
+                    b.pendingScalars[j] = b.pendingScalars[j - 1]
+                    b.pendingClasses[j] = b.pendingClasses[j - 1]
+                    b.pendingFirst[j] = b.pendingFirst[j - 1]
                     j -= 1
                 }
-                ws.pendingScalars[j] = s; ws.pendingClasses[j] = c; ws.pendingFirst[j] = f
+                b.pendingScalars[j] = s; b.pendingClasses[j] = c; b.pendingFirst[j] = f
             }
         }
         for i in 0..<n {
-            let cp = ws.pendingScalars[i]
-            emitDecomposed(cp, tables.flags(cp), first: ws.pendingFirst[i], ws)
+            let cp = b.pendingScalars[i]
+            emitDecomposed(cp, tables.flags(cp), first: b.pendingFirst[i])
         }
-        ws.pendingScalars.count = 0
-        ws.pendingClasses.count = 0
-        ws.pendingFirst.count = 0
+        b.pendingScalars.count = 0
+        b.pendingClasses.count = 0
+        b.pendingFirst.count = 0
     }
 
     @inline(__always)
-    private func emitDecomposed(_ cp: UInt32, _ f: UInt16, first: Bool, _ ws: TokenizerWorkspace) {
+    private mutating func emitDecomposed(_ cp: UInt32, _ f: UInt16, first: Bool) {
         if first {
-            ws.lastOrigin = ws.originQueue[ws.originQueueHead]
-            ws.originQueueHead += 1
-            if ws.originQueueHead == ws.originQueue.count {
-                ws.originQueue.count = 0
-                ws.originQueueHead = 0
+            b.lastOrigin = b.originQueue[b.originQueueHead]
+            b.originQueueHead += 1
+            if b.originQueueHead == b.originQueue.count {
+                b.originQueue.count = 0
+                b.originQueueHead = 0
             }
         }
         if f & UnicodeTables.nonspacingMark != 0 { return }
-        lowercase(cp, f, origin: ws.lastOrigin, ws)
+        lowercase(cp, f, origin: b.lastOrigin)
     }
 
     /// Stage 3: per-character lowercase (Rust `char::to_lowercase`, no final sigma).
     @inline(__always)
-    private func lowercase(_ cp: UInt32, _ f: UInt16, origin: Int32, _ ws: TokenizerWorkspace) {
-        if options.lowercase && f & UnicodeTables.hasLowercase != 0 {
+    private mutating func lowercase(_ cp: UInt32, _ f: UInt16, origin: Int32) {
+        if lowercase && f & UnicodeTables.hasLowercase != 0 {
+            if cp < 0x80 {  // A-Z
+                let m = cp | 0x20
+                b.scalars.append(m)
+                b.flags.append(tables.flags(m))
+                b.origins.append(origin)
+                return
+            }
             let (start, count) = tables.lowercase(cp)
             for k in 0..<count {
                 let m = tables.pool[start + k]
-                ws.scalars.append(m)
-                ws.flags.append(tables.flags(m))
-                ws.origins.append(origin)
+                b.scalars.append(m)
+                b.flags.append(tables.flags(m))
+                b.origins.append(origin)
             }
         } else {
-            ws.scalars.append(cp)
-            ws.flags.append(f)
-            ws.origins.append(origin)
+            b.scalars.append(cp)
+            b.flags.append(f)
+            b.origins.append(origin)
         }
     }
 
     // MARK: Pre-tokenization (BertPreTokenizer) and WordPiece
 
-    private func finishSegment(_ ws: TokenizerWorkspace) {
-        if ws.pendingScalars.count > 0 { flushRun(ws) }
-        let n = ws.scalars.count
+    private mutating func finishSegment() {
+        if b.pendingScalars.count > 0 { flushRun() }
+        let n = b.scalars.count
         var wordStart = -1
         for j in 0..<n {
-            let f = ws.flags[j]
+            let f = b.flags[j]
             if f & (UnicodeTables.whitespace | UnicodeTables.punctuation) != 0 {
-                if wordStart >= 0 { wordPiece(wordStart, j, ws); wordStart = -1 }
-                if f & UnicodeTables.whitespace == 0 { wordPiece(j, j + 1, ws) }
+                if wordStart >= 0 { wordPiece(wordStart, j); wordStart = -1 }
+                if f & UnicodeTables.whitespace == 0 { wordPiece(j, j + 1) }
             } else if wordStart < 0 {
                 wordStart = j
             }
         }
-        if wordStart >= 0 { wordPiece(wordStart, n, ws) }
-        ws.scalars.count = 0
-        ws.flags.count = 0
-        ws.origins.count = 0
+        if wordStart >= 0 { wordPiece(wordStart, n) }
+        b.scalars.count = 0
+        b.flags.count = 0
+        b.origins.count = 0
     }
 
     /// Greedy longest-match-first WordPiece on normalized characters `[s, e)`.
-    private func wordPiece(_ s: Int, _ e: Int, _ ws: TokenizerWorkspace) {
+    private mutating func wordPiece(_ s: Int, _ e: Int) {
         let nChars = e - s
-        if nChars > options.maxInputCharsPerWord {
-            appendPiece(unkID, s, e, ws)
+        if nChars > maxInputCharsPerWord {
+            appendPiece(unkID, s, e)
             return
         }
         // UTF-8 of the word; charStarts[k] = byte offset of character k, charStarts[nChars] = length.
-        ws.wordBytes.count = 0
-        ws.charStarts.count = 0
-        ws.wordBytes.reserve(nChars * 4)
-        ws.charStarts.reserve(nChars + 1)
+        b.wordBytes.count = 0
+        b.charStarts.count = 0
+        b.wordBytes.reserve(nChars * 4)
+        b.charStarts.reserve(nChars + 1)
         var ascii = true
         for k in s..<e {
-            let cp = ws.scalars[k]
-            ws.charStarts.append(Int32(ws.wordBytes.count))
+            let cp = b.scalars[k]
+            b.charStarts.append(Int32(b.wordBytes.count))
             if cp < 0x80 {
-                ws.wordBytes.append(UInt8(cp))
+                b.wordBytes.append(UInt8(cp))
             } else {
                 ascii = false
                 if cp < 0x800 {
-                    ws.wordBytes.append(UInt8(0xC0 | cp >> 6))
-                    ws.wordBytes.append(UInt8(0x80 | cp & 0x3F))
+                    b.wordBytes.append(UInt8(0xC0 | cp >> 6))
+                    b.wordBytes.append(UInt8(0x80 | cp & 0x3F))
                 } else if cp < 0x10000 {
-                    ws.wordBytes.append(UInt8(0xE0 | cp >> 12))
-                    ws.wordBytes.append(UInt8(0x80 | (cp >> 6) & 0x3F))
-                    ws.wordBytes.append(UInt8(0x80 | cp & 0x3F))
+                    b.wordBytes.append(UInt8(0xE0 | cp >> 12))
+                    b.wordBytes.append(UInt8(0x80 | (cp >> 6) & 0x3F))
+                    b.wordBytes.append(UInt8(0x80 | cp & 0x3F))
                 } else {
-                    ws.wordBytes.append(UInt8(0xF0 | cp >> 18))
-                    ws.wordBytes.append(UInt8(0x80 | (cp >> 12) & 0x3F))
-                    ws.wordBytes.append(UInt8(0x80 | (cp >> 6) & 0x3F))
-                    ws.wordBytes.append(UInt8(0x80 | cp & 0x3F))
+                    b.wordBytes.append(UInt8(0xF0 | cp >> 18))
+                    b.wordBytes.append(UInt8(0x80 | (cp >> 12) & 0x3F))
+                    b.wordBytes.append(UInt8(0x80 | (cp >> 6) & 0x3F))
+                    b.wordBytes.append(UInt8(0x80 | cp & 0x3F))
                 }
             }
         }
-        ws.charStarts.append(Int32(ws.wordBytes.count))
-        let bytes = ws.wordBytes.base
-        let piecesBefore = ws.ids.count
+        b.charStarts.append(Int32(b.wordBytes.count))
+        let bytes = b.wordBytes.base
+        let piecesBefore = b.ids.count
         let maxKey = vocabulary.maxKeyLength
-        let prefixLength = options.continuingSubwordPrefix.utf8.count
         var start = 0
         while start < nChars {
-            let startByte = ascii ? start : Int(ws.charStarts[start])
-            let room = maxKey - (start > 0 ? prefixLength : 0)
-            // Longest candidate first; skip lengths no vocabulary entry has.
-            var end = nChars
+            let startByte = ascii ? start : Int(b.charStarts[start])
+            let continuation = start > 0
+            let room = maxKey - (continuation ? prefixLength : 0)
+            // Candidates [start, end) for end from the longest that fits a
+            // vocabulary entry down to start + 1; the hash state of each is the
+            // one of the previous end plus its bytes, computed once here.
+            var maxEnd = nChars
             if ascii {
-                end = min(nChars, start + max(room, 0))
+                maxEnd = min(nChars, start + max(room, 0))
             } else {
-                while end > start && Int(ws.charStarts[end]) - startByte > room { end -= 1 }
+                while maxEnd > start && Int(b.charStarts[maxEnd]) - startByte > room { maxEnd -= 1 }
             }
+            b.hashStates.count = 0
+            b.hashStates.reserve(maxEnd - start + 1)
+            var state = vocabulary.initialState(continuation: continuation)
+            var byte = startByte
+            for k in start..<maxEnd {
+                let next = ascii ? k + 1 : Int(b.charStarts[k + 1])
+                while byte < next { state = Vocabulary.step(state, bytes[byte]); byte += 1 }
+                b.hashStates.append(state)
+            }
+            var end = maxEnd
             var found: Int32 = -1
             while end > start {
-                let endByte = ascii ? end : Int(ws.charStarts[end])
-                found = vocabulary.lookup(bytes + startByte, count: endByte - startByte, continuation: start > 0)
+                let endByte = ascii ? end : Int(b.charStarts[end])
+                found = vocabulary.lookup(state: b.hashStates[end - start - 1], bytes + startByte,
+                                          count: endByte - startByte, continuation: continuation)
                 if found >= 0 { break }
                 end -= 1
             }
             if found < 0 {
                 // One unmatched piece makes the whole word unknown.
-                ws.ids.count = piecesBefore
-                ws.starts.count = piecesBefore
-                ws.ends.count = piecesBefore
-                appendPiece(unkID, s, e, ws)
+                b.ids.count = piecesBefore
+                b.starts.count = piecesBefore
+                b.ends.count = piecesBefore
+                appendPiece(unkID, s, e)
                 return
             }
-            appendPiece(found, s + start, s + end, ws)
+            appendPiece(found, s + start, s + end)
             start = end
         }
     }
@@ -474,9 +535,9 @@ public final class BertTokenizer: Sendable {
     /// Offsets as the library converts them: from the alignment of the first
     /// character to that of the last.
     @inline(__always)
-    private func appendPiece(_ id: Int32, _ s: Int, _ e: Int, _ ws: TokenizerWorkspace) {
-        ws.ids.append(id)
-        ws.starts.append(ws.origins[s])
-        ws.ends.append(ws.origins[e - 1] + 1)
+    private mutating func appendPiece(_ id: Int32, _ s: Int, _ e: Int) {
+        b.ids.append(id)
+        b.starts.append(b.origins[s])
+        b.ends.append(b.origins[e - 1] + 1)
     }
 }

@@ -41,10 +41,10 @@ struct ScratchBuffer<Element: BitwiseCopyable> {
     func free() { base.deallocate() }
 }
 
-/// Scratch space for tokenizing on one thread: create one per worker and pass
-/// it to every call; it grows to the longest text seen and is reused. Not
-/// shareable between threads (the tokenizer itself is).
-public final class TokenizerWorkspace {
+/// The buffers of one tokenization pass. A plain struct: the pass works on
+/// a local copy (static exclusivity, no runtime access checks) and hands it
+/// back to the workspace, which owns the memory.
+struct PassBuffers {
     // The current segment (text between added tokens) after normalization.
     var scalars = ScratchBuffer<UInt32>(capacity: 1024)  // normalized code points
     var flags = ScratchBuffer<UInt16>(capacity: 1024)  // their UnicodeTables flags
@@ -59,17 +59,27 @@ public final class TokenizerWorkspace {
     // One word as UTF-8, and where each of its characters starts.
     var wordBytes = ScratchBuffer<UInt8>(capacity: 512)
     var charStarts = ScratchBuffer<Int32>(capacity: 512)
+    var hashStates = ScratchBuffer<UInt64>(capacity: 512)  // vocabulary hash state of each candidate piece
     // Output pieces of the text being tokenized.
     var ids = ScratchBuffer<Int32>(capacity: 256)
     var starts = ScratchBuffer<Int32>(capacity: 256)
     var ends = ScratchBuffer<Int32>(capacity: 256)
 
-    public init() {}
-
-    deinit {
+    func free() {
         scalars.free(); flags.free(); origins.free()
         originQueue.free(); pendingScalars.free(); pendingClasses.free(); pendingFirst.free()
-        wordBytes.free(); charStarts.free()
+        wordBytes.free(); charStarts.free(); hashStates.free()
         ids.free(); starts.free(); ends.free()
     }
+}
+
+/// Scratch space for tokenizing on one thread: create one per worker and pass
+/// it to every call; it grows to the longest text seen and is reused. Not
+/// shareable between threads (the tokenizer itself is).
+public final class TokenizerWorkspace {
+    var buffers = PassBuffers()
+
+    public init() {}
+
+    deinit { buffers.free() }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct BertLRPBatch: ParsableCommand {
@@ -8,4 +9,21 @@ struct BertLRPBatch: ParsableCommand {
         subcommands: [Attribute.self, Tokenize.self, Convert.self, Merge.self, Benchmark.self],
         defaultSubcommand: Attribute.self
     )
+
+    /// As ArgumentParser's, except that usage errors exit with 2 (CONTRACT.md
+    /// section 6) instead of EX_USAGE (64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                // One line: the message, without the usage text.
+                let line = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

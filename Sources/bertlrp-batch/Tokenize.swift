@@ -30,8 +30,8 @@ struct Tokenize: ParsableCommand {
     @Option(help: ArgumentHelp("A vocab.txt to use instead of a model directory.", valueName: "file"))
     var vocab: String?
 
-    @Option(help: ArgumentHelp("With --vocab: lower-case and strip accents (an uncased model).", valueName: "true|false"))
-    var doLowerCase: Bool = true
+    @Option(help: ArgumentHelp("With --vocab: lower-case and strip accents, for an uncased model (default true).", valueName: "true|false"))
+    var doLowerCase: Bool?
 
     @Option(help: "Truncate as the model input would be: a single text to N-2 tokens, a pair to N-3 (no truncation by default).")
     var maxSeqLength: Int?
@@ -43,6 +43,9 @@ struct Tokenize: ParsableCommand {
 
     func validate() throws {
         if model != nil && vocab != nil { throw ValidationError("give either --model or --vocab, not both") }
+        if doLowerCase != nil && vocab == nil {
+            throw ValidationError("--do-lower-case goes with --vocab (a model directory's tokenizer files say it)")
+        }
         if let n = maxSeqLength, n < 3 { throw ValidationError("--max-seq-length must be at least 3 (room for [CLS], [SEP], [SEP])") }
     }
 
@@ -109,7 +112,7 @@ struct Tokenize: ParsableCommand {
     private func loadTokenizer() throws -> BertTokenizer {
         if let vocab {
             return try BertTokenizer.load(vocabFile: URL(fileURLWithPath: vocab),
-                                          options: BertTokenizerOptions(lowercase: doLowerCase))
+                                          options: BertTokenizerOptions(lowercase: doLowerCase ?? true))
         }
         guard let dir = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
             throw Failure(message: "no model: the bundled model (\(BundledModel.relativePath)) was not found; give --model DIR or --vocab FILE")
