@@ -240,6 +240,7 @@ final class AttributeEndToEndTests: XCTestCase {
             (["--methods", "gs,shap", input.path], "shap"),
             (["--shard-size", "0", input.path], "--shard-size"),
             ([base.appendingPathComponent("missing.tsv").path], "missing.tsv"),
+            (["--bogus", input.path], "--bogus"),
         ]
         for (args, needle) in cases {
             let r = try runBinary(engineArgs + ["-o", out] + args)
