@@ -14,7 +14,7 @@ import XCTest
 final class ThroughputTests: XCTestCase {
     func testPipelineKeepsUpWithTheEngine() throws {
         let env = ProcessInfo.processInfo.environment
-        let count = Int(env["BERTLRP_PERF_RECORDS"] ?? "") ?? 128
+        let count = Int(env["BERTLRP_PERF_RECORDS"] ?? "") ?? 256
         let rounds = Int(env["BERTLRP_PERF_ROUNDS"] ?? "") ?? 2
         let budget = Int(env["BERTLRP_PERF_BATCH_TOKENS"] ?? "") ?? PipelineOptions(labels: []).batchTokens
         let workers = ProcessInfo.processInfo.activeProcessorCount
@@ -48,9 +48,12 @@ final class ThroughputTests: XCTestCase {
             }
         }
         let plan = batches
-        let engines = (0..<workers).map { _ in Engine(model: model) }
-        // Warm-up (buffers grow to size).
+        // Both sides use the same warmed-up engines (buffers grown to size), so
+        // that what is compared is the steady state of a long run.
+        let runners = (0..<workers).map { _ in EngineRunner(model: model) }
+        let engines = runners.map(\.engine)
         for e in engines { _ = try e.run(batches.max { $0.count < $1.count }!, methods: .all, targets: .predicted) }
+        let pool = RunnerPool(runners)
 
         var engineBest = Double.infinity, pipelineBest = Double.infinity
         for round in 0..<rounds {
@@ -67,11 +70,12 @@ final class ThroughputTests: XCTestCase {
             let identity = RunIdentity(tool: "perf", model: ModelIdentity(path: "m", hash: "h", files: [:], labels: model.config.labels),
                                        methods: Methods.all.names, targets: "predicted", maxSeqLength: 128, shardSize: 10_000, partition: nil, reader: [:])
             let t1 = DispatchTime.now().uptimeNanoseconds
-            let pipeline = Pipeline(options: options, encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { EngineRunner(model: model) })
+            let pipeline = Pipeline(options: options, encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { pool.take() })
             let r = RecordReader(inputs: [input.path])
             try pipeline.run(next: { try r.next() }, sink: try RunDirectory.start(out, identity: identity, inputs: ["in.tsv"]))
             pipelineBest = min(pipelineBest, Double(DispatchTime.now().uptimeNanoseconds - t1) * 1e-9)
             XCTAssertEqual(pipeline.stats.snapshot.records, count)
+            pool.reset()
         }
         let ratio = engineBest / pipelineBest
         print(String(format: "throughput, %d records, %d workers, batch budget %d tokens: engine alone %.2f records/s, pipeline %.2f records/s (%.0f%% of the engine)",
@@ -89,5 +93,21 @@ private final class AtomicCounter: @unchecked Sendable {
         guard value < limit else { return nil }
         value += 1
         return value - 1
+    }
+}
+
+/// Hands the same warmed-up runners to every pipeline run.
+private final class RunnerPool: @unchecked Sendable {
+    private let runners: [EngineRunner]
+    private var next = 0
+    private let lock = NSLock()
+    init(_ runners: [EngineRunner]) { self.runners = runners }
+    func take() -> EngineRunner {
+        lock.lock(); defer { lock.unlock() }
+        next += 1
+        return runners[(next - 1) % runners.count]
+    }
+    func reset() {
+        lock.lock(); next = 0; lock.unlock()
     }
 }
