@@ -1,2 +1,301 @@
-// Batch pipeline (issue 5). Placeholder until the pipeline lands.
-public enum PipelinePlaceholder {}
+import Foundation
+import Inference
+import IO
+
+/// `--partition I/N`: only records with `index % N == I`.
+public struct Partition: Sendable, Equatable, CustomStringConvertible {
+    public var i: Int
+    public var n: Int
+    public init(i: Int, n: Int) {
+        self.i = i
+        self.n = n
+    }
+
+    public static func parse(_ text: String) -> Partition? {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else { return nil }
+        return Partition(i: i, n: n)
+    }
+
+    public func contains(_ index: Int) -> Bool { index % n == i }
+    public var description: String { "\(i)/\(n)" }
+}
+
+public struct PipelineOptions: Sendable {
+    public var methods: Methods
+    public var target: TargetOption
+    /// The model's class names (id2label order).
+    public var labels: [String]
+    public var maxSeqLength: Int
+    public var workers: Int
+    /// Records a shard; windows never straddle a shard boundary, so a resumed
+    /// run forms exactly the micro-batches of an uninterrupted one.
+    public var shardSize: Int
+    public var partition: Partition?
+    /// Records with a smaller index are skipped (they are in committed shards).
+    public var startIndex: Int
+    /// Micro-batch budget in padded tokens (count × longest) and cap in examples.
+    public var batchTokens: Int
+    public var maxBatch: Int
+    /// Records sorted together by length.
+    public var window: Int
+
+    public init(methods: Methods = .all, target: TargetOption = .predicted, labels: [String], maxSeqLength: Int = 128,
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 10_000,
+                partition: Partition? = nil, startIndex: Int = 0, batchTokens: Int = 2048, maxBatch: Int = 64, window: Int = 512) {
+        self.methods = methods
+        self.target = target
+        self.labels = labels
+        self.maxSeqLength = maxSeqLength
+        self.workers = workers
+        self.shardSize = shardSize
+        self.partition = partition
+        self.startIndex = startIndex
+        self.batchTokens = batchTokens
+        self.maxBatch = maxBatch
+        self.window = window
+    }
+}
+
+/// Where the ordered output goes: shards in a directory, or standard output.
+/// Called from one thread, in input order.
+public protocol RecordSink: AnyObject, Sendable {
+    func write(line: [UInt8], index: Int) throws
+    func write(error: BadRecord) throws
+    /// All records are written.
+    func finish() throws
+}
+
+/// Live counters, read by the progress display.
+public final class PipelineStats: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _records = 0
+    private var _errors = 0
+    private var _tokens = 0
+    public let started = Date()
+
+    func add(records: Int = 0, errors: Int = 0, tokens: Int = 0) {
+        lock.lock()
+        _records += records
+        _errors += errors
+        _tokens += tokens
+        lock.unlock()
+    }
+
+    public var snapshot: (records: Int, errors: Int, tokens: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (_records, _errors, _tokens)
+    }
+}
+
+/// The batch pipeline: one thread reads and tokenizes (overlapping compute),
+/// forms micro-batches per window, N workers run the engine and format the
+/// records, one thread puts them back in input order and writes them.
+public final class Pipeline: @unchecked Sendable {
+    public let options: PipelineOptions
+    public let stats = PipelineStats()
+    private let encoder: TextEncoder
+    private let makeRunner: @Sendable () throws -> ExampleRunner
+
+    /// One good record on its way through.
+    struct Pending {
+        var seq: Int
+        var record: InputRecord
+        var tokenized: TokenizedInput
+        var selection: TargetSelection
+    }
+
+    enum Output {
+        case line([UInt8], index: Int, tokens: Int)
+        case bad(BadRecord)
+    }
+
+    public init(options: PipelineOptions, encoder: TextEncoder, makeRunner: @escaping @Sendable () throws -> ExampleRunner) {
+        self.options = options
+        self.encoder = encoder
+        self.makeRunner = makeRunner
+    }
+
+    /// Runs to the end of `next` (which returns nil at the end of the input;
+    /// a thrown error stops the run and is rethrown here after the threads end).
+    public func run(next: @escaping () throws -> ReadItem?, sink: RecordSink) throws {
+        let options = self.options
+        let capacity = max(4 * options.window, 2 * options.window + options.workers * options.maxBatch)
+        let gate = Gate(capacity: capacity)
+        let failure = FailureBox()
+        let batches = BlockingQueue<[Pending]>()
+        let reorder = Reorder()
+        let stats = self.stats
+
+        // Workers: run the engine, format records.
+        var workers: [Worker] = []
+        for w in 0..<max(1, options.workers) {
+            workers.append(Worker(name: "bertlrp-worker-\(w)") { [makeRunner] in
+                let runner: ExampleRunner
+                do { runner = try makeRunner() } catch {
+                    failure.set(error)
+                    gate.cancel()
+                    reorder.cancel()
+                    while batches.pop() != nil {}
+                    return
+                }
+                while let batch = batches.pop() {
+                    if failure.value != nil { continue }
+                    Pipeline.process(batch, runner: runner, methods: options.methods, reorder: reorder)
+                }
+            })
+        }
+
+        // Writer: input order, one thread.
+        let writer = Worker(name: "bertlrp-writer") {
+            var seq = 0
+            while let item = reorder.take(seq) {
+                do {
+                    switch item {
+                    case let .line(bytes, index, tokens):
+                        try sink.write(line: bytes, index: index)
+                        stats.add(records: 1, tokens: tokens)
+                    case let .bad(b):
+                        try sink.write(error: b)
+                        stats.add(errors: 1)
+                    }
+                } catch {
+                    failure.set(error)
+                    gate.cancel()
+                    reorder.cancel()
+                    return
+                }
+                gate.release()
+                seq += 1
+            }
+        }
+
+        // Reader and tokenizer: this thread.
+        var seq = 0
+        var window: [Pending] = []
+        var goodInShard = 0
+        func flush() {
+            guard !window.isEmpty else { return }
+            let plan = Batching.plan(lengths: window.map { $0.tokenized.ids.count }, budget: options.batchTokens, maxBatch: options.maxBatch)
+            for b in plan { batches.push(b.map { window[$0] }) }
+            window.removeAll(keepingCapacity: true)
+        }
+        do {
+            while let item = try next() {
+                let index = item.index
+                if index < options.startIndex { continue }
+                if let p = options.partition, !p.contains(index) { continue }
+                guard gate.acquire() else { break }
+                switch item {
+                case let .bad(b):
+                    reorder.put(seq, .bad(b))
+                case let .record(r):
+                    switch prepare(r) {
+                    case let .success(p):
+                        window.append(Pending(seq: seq, record: r, tokenized: p.0, selection: p.1))
+                        goodInShard += 1
+                    case let .failure(reason):
+                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description)))
+                    }
+                }
+                seq += 1
+                if goodInShard == options.shardSize {
+                    flush()
+                    goodInShard = 0
+                } else if window.count >= options.window {
+                    flush()
+                }
+            }
+            flush()
+        } catch {
+            failure.set(error)
+            gate.cancel()
+            reorder.cancel()
+        }
+        reorder.setTotal(seq)
+        batches.close()
+        for w in workers { w.join() }
+        writer.join()
+        if let e = failure.value { throw e }
+        try sink.finish()
+    }
+
+    private func prepare(_ r: InputRecord) -> Result<(TokenizedInput, TargetSelection), TargetError> {
+        let tokenized: TokenizedInput
+        do {
+            tokenized = try encoder.encode(text: r.text, textB: r.textB, maxLength: options.maxSeqLength)
+        } catch {
+            return .failure(TargetError("tokenizer: \(error)"))
+        }
+        switch options.target.selection(label: r.label, labels: options.labels) {
+        case let .success(s): return .success((tokenized, s))
+        case let .failure(e): return .failure(e)
+        }
+    }
+
+    private static func process(_ batch: [Pending], runner: ExampleRunner, methods: Methods, reorder: Reorder) {
+        let inputs = batch.map { EncodedInput(ids: $0.tokenized.ids, segments: $0.tokenized.segments) }
+        var results: [Result<ExampleResult, Error>]
+        do {
+            let out = try runner.run(inputs, targets: batch.map(\.selection), methods: methods)
+            precondition(out.count == batch.count, "engine returned \(out.count) results for \(batch.count) inputs")
+            results = out.map { .success($0) }
+        } catch {
+            // One bad example must not fail its neighbours: retry one by one.
+            results = zip(inputs, batch).map { input, p in
+                Result { try runner.run([input], targets: [p.selection], methods: methods)[0] }
+            }
+        }
+        for (p, r) in zip(batch, results) {
+            switch r {
+            case let .success(result):
+                let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: result, methods: methods)
+                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count))
+            case let .failure(error):
+                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)")))
+            }
+        }
+    }
+}
+
+/// Finished records by sequence number until the writer takes them in order.
+final class Reorder: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var done: [Int: Pipeline.Output] = [:]
+    private var total: Int?
+    private var cancelled = false
+
+    func put(_ seq: Int, _ item: Pipeline.Output) {
+        cond.lock()
+        done[seq] = item
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The item `seq`, waiting for it; nil after the last one or on cancel.
+    func take(_ seq: Int) -> Pipeline.Output? {
+        cond.lock()
+        defer { cond.unlock() }
+        while true {
+            if cancelled { return nil }
+            if let item = done.removeValue(forKey: seq) { return item }
+            if let total, seq >= total { return nil }
+            cond.wait()
+        }
+    }
+
+    func setTotal(_ n: Int) {
+        cond.lock()
+        total = n
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func cancel() {
+        cond.lock()
+        cancelled = true
+        cond.broadcast()
+        cond.unlock()
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Inference
+import Tokenizer
+
+/// The model's own WordPiece tokenizer as the pipeline's `TextEncoder`.
+/// Holds one workspace: the pipeline calls `encode` from its reading thread only.
+public final class BertTextEncoder: TextEncoder, @unchecked Sendable {
+    public let tokenizer: BertTokenizer
+    private let workspace = TokenizerWorkspace()
+
+    public init(tokenizer: BertTokenizer) { self.tokenizer = tokenizer }
+
+    public func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput {
+        let e = tokenizer.encode(text, pair: textB, maxSequenceLength: maxLength, workspace: workspace)
+        return TokenizedInput(ids: e.ids, segments: e.segments, tokens: tokenizer.tokens(e.ids),
+                              offsets: e.offsets.map { $0.map { TokenSpan(start: Int($0.start), end: Int($0.end)) } },
+                              truncated: e.truncated)
+    }
+}
+
+/// One worker's `Engine`. The engine takes one target selection per
+/// micro-batch, so a batch with several (`--target gold`) runs as one call per
+/// selection; an example's results do not depend on its batch (the engine
+/// packs rows without padding). If a call fails, its examples are retried one
+/// by one so that only the failing example becomes a bad record.
+public final class EngineRunner: ExampleRunner {
+    public let engine: Engine
+
+    public init(model: BertModel) { engine = Engine(model: model) }
+
+    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
+        var groups: [(selection: TargetSelection, positions: [Int])] = []
+        for (i, t) in targets.enumerated() {
+            if let g = groups.firstIndex(where: { $0.selection == t }) { groups[g].positions.append(i) } else { groups.append((t, [i])) }
+        }
+        var results = [ExampleResult?](repeating: nil, count: inputs.count)
+        for g in groups {
+            let out = try engine.run(g.positions.map { inputs[$0] }, methods: methods, targets: g.selection)
+            for (p, r) in zip(g.positions, out) { results[p] = r }
+        }
+        return results.map { $0! }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Inference
+
+// Stand-ins for the tokenizer and the engine with the same contracts: used
+// by the tests, and by the hidden `--fake-engine` option of the command line
+// so that the pipeline's own behaviour (order, resume, partitions, errors) is
+// testable quickly and independently of the model.
+
+/// Splits on whitespace; ids are a hash of the lowercased word.
+public struct WhitespaceEncoder: TextEncoder {
+    public init() {}
+
+    public func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput {
+        var a = WhitespaceEncoder.words(text)
+        var b = textB.map(WhitespaceEncoder.words) ?? []
+        let budget = maxLength - (textB == nil ? 2 : 3)
+        guard budget >= 0 else { throw TargetError("max length \(maxLength) leaves no room for text") }
+        var truncated = false
+        while a.count + b.count > budget {
+            truncated = true
+            if a.count >= b.count { a.removeLast() } else { b.removeLast() }
+        }
+        var t = TokenizedInput(ids: [101], segments: [0], tokens: ["[CLS]"], offsets: [nil], truncated: truncated)
+        func add(_ words: [(String, TokenSpan)], segment: Int32) {
+            for (w, span) in words {
+                t.ids.append(WhitespaceEncoder.id(w))
+                t.segments.append(segment)
+                t.tokens.append(w)
+                t.offsets.append(span)
+            }
+            t.ids.append(102)
+            t.segments.append(segment)
+            t.tokens.append("[SEP]")
+            t.offsets.append(nil)
+        }
+        add(a, segment: 0)
+        if textB != nil { add(b, segment: 1) }
+        return t
+    }
+
+    static func words(_ text: String) -> [(String, TokenSpan)] {
+        var out: [(String, TokenSpan)] = []
+        var current = ""
+        var start = 0
+        var i = 0
+        for s in text.unicodeScalars {
+            if s.properties.isWhitespace {
+                if !current.isEmpty { out.append((current.lowercased(), TokenSpan(start: start, end: i))) }
+                current = ""
+            } else {
+                if current.isEmpty { start = i }
+                current.unicodeScalars.append(s)
+            }
+            i += 1
+        }
+        if !current.isEmpty { out.append((current.lowercased(), TokenSpan(start: start, end: i))) }
+        return out
+    }
+
+    static func id(_ w: String) -> Int32 {
+        var h: UInt32 = 2166136261
+        for b in w.utf8 { h = (h ^ UInt32(b)) &* 16777619 }
+        return Int32(1000 + h % 29000)
+    }
+}
+
+/// Deterministic per-example "results" computed from the ids alone, so any
+/// batching must give identical output; optionally slow, to test interrupts.
+public final class FakeRunner: ExampleRunner {
+    public let numClasses: Int
+    public let microsecondsPerToken: Int
+
+    public init(numClasses: Int, microsecondsPerToken: Int = 0) {
+        self.numClasses = numClasses
+        self.microsecondsPerToken = microsecondsPerToken
+    }
+
+    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
+        if microsecondsPerToken > 0 {
+            usleep(UInt32(min(10_000_000, microsecondsPerToken * inputs.reduce(0) { $0 + $1.ids.count })))
+        }
+        return zip(inputs, targets).map { input, target in
+            let sum = input.ids.reduce(0) { $0 + Int($1) }
+            let logits = (0..<numClasses).map { c in Float((sum * (c + 7)) % 1001) / 97 - 5 }
+            let m = logits.max()!
+            let e = logits.map { expf($0 - m) }
+            let z = e.reduce(0, +)
+            let probs = e.map { $0 / z }
+            let predicted = logits.firstIndex(of: m)!
+            let classes: [Int]
+            switch target {
+            case .predicted: classes = [predicted]
+            case .all: classes = Array(0..<numClasses)
+            case let .classes(c): classes = c
+            }
+            func score(_ salt: Int, _ c: Int) -> [Float] {
+                input.ids.enumerated().map { t, id in Float((Int(id) &* (salt + c) &+ t * 31) % 1009) / 1009 * logits[c] }
+            }
+            let attributions = methods.needsTargets ? classes.map { c in
+                Attribution(target: c,
+                            gs: methods.contains(.gs) ? score(3, c) : nil,
+                            gi: methods.contains(.gi) ? score(5, c) : nil,
+                            lrp: methods.contains(.lrp) ? score(11, c) : nil)
+            } : []
+            let lat: [Float]? = methods.contains(.lat) ? input.ids.map { Float(Int($0) % 13) / 7 + 1e-7 } : nil
+            return ExampleResult(logits: logits, probs: probs, predicted: predicted, lat: lat, attributions: attributions)
+        }
+    }
+}

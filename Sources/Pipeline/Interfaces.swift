@@ -1,0 +1,46 @@
+import Inference
+import IO
+
+// What the pipeline needs from the tokenizer and the engine, as small
+// protocols: the command line plugs the real ones in, the tests plug fakes.
+
+/// A token's `[start, end)` span in its own segment's text, in Unicode scalars.
+public struct TokenSpan: Sendable, Equatable {
+    public var start: Int
+    public var end: Int
+    public init(start: Int, end: Int) {
+        self.start = start
+        self.end = end
+    }
+}
+
+/// One record's text as the model sees it.
+public struct TokenizedInput: Sendable, Equatable {
+    public var ids: [Int32]         // [T]
+    public var segments: [Int32]    // [T]
+    public var tokens: [String]     // [T]
+    public var offsets: [TokenSpan?] // [T], nil for [CLS]/[SEP]
+    public var truncated: Bool
+
+    public init(ids: [Int32], segments: [Int32], tokens: [String], offsets: [TokenSpan?], truncated: Bool) {
+        self.ids = ids
+        self.segments = segments
+        self.tokens = tokens
+        self.offsets = offsets
+        self.truncated = truncated
+    }
+}
+
+/// Turns text (and an optional second segment) into model input, at most
+/// `maxLength` tokens with the special ones. A thrown error makes the record
+/// a bad record with the error's description as the reason.
+public protocol TextEncoder: Sendable {
+    func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput
+}
+
+/// One worker's engine: its own scratch space, the shared model. `run` gets a
+/// micro-batch of examples of different lengths and returns one result each,
+/// in order; each result must not depend on the rest of the batch.
+public protocol ExampleRunner: AnyObject {
+    func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult]
+}

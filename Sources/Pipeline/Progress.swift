@@ -1,0 +1,70 @@
+import Foundation
+
+/// Progress on standard error while it is a terminal (records, records/s,
+/// tokens/s, errors, ETA from the input bytes when their total is known),
+/// and the one-line summary at the end, always.
+public final class ProgressReporter: @unchecked Sendable {
+    private let stats: PipelineStats
+    private let lock = NSLock()
+    private var bytesRead: Int64 = 0
+    private var totalBytes: Int64?
+    private var timer: DispatchSourceTimer?
+    private let interactive: Bool
+
+    public init(stats: PipelineStats, totalBytes: Int64?) {
+        self.stats = stats
+        self.totalBytes = totalBytes
+        self.interactive = isatty(2) != 0
+    }
+
+    /// Called by the reading thread after each record.
+    public func inputPosition(_ bytes: Int64) {
+        lock.lock()
+        bytesRead = bytes
+        lock.unlock()
+    }
+
+    public func start() {
+        guard interactive else { return }
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+        t.schedule(deadline: .now() + 1, repeating: 1)
+        t.setEventHandler { [weak self] in self?.draw() }
+        t.resume()
+        timer = t
+    }
+
+    private func draw() {
+        let s = stats.snapshot
+        let elapsed = max(1e-3, Date().timeIntervalSince(stats.started))
+        var line = "\(s.records) records, \(String(format: "%.1f", Double(s.records) / elapsed)) records/s, "
+            + "\(String(format: "%.0f", Double(s.tokens) / elapsed)) tokens/s, \(s.errors) errors"
+        lock.lock()
+        let read = bytesRead, total = totalBytes
+        lock.unlock()
+        if let total, total > 0, read > 0 {
+            let fraction = min(1, Double(read) / Double(total))
+            let eta = elapsed * (1 - fraction) / max(fraction, 1e-9)
+            line += String(format: ", %.0f%%", fraction * 100) + ", ETA " + ProgressReporter.duration(eta)
+        }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+    }
+
+    static func duration(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        if t >= 3600 { return String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) }
+        if t >= 60 { return String(format: "%dm%02ds", t / 60, t % 60) }
+        return "\(t)s"
+    }
+
+    /// Stops the live line and prints the summary.
+    public func finish(destination: String, note: String = "") {
+        timer?.cancel()
+        timer = nil
+        let s = stats.snapshot
+        let elapsed = max(1e-3, Date().timeIntervalSince(stats.started))
+        let summary = "bertlrp-batch: \(s.records) records, \(s.errors) errors, \(s.tokens) tokens in "
+            + String(format: "%.1f s (%.1f records/s, %.0f tokens/s)", elapsed, Double(s.records) / elapsed, Double(s.tokens) / elapsed)
+            + " -> \(destination)\(note)"
+        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + summary + "\n").utf8))
+    }
+}

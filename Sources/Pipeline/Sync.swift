@@ -1,0 +1,107 @@
+import Foundation
+
+/// A blocking FIFO between threads; `pop` returns nil once closed and empty.
+final class BlockingQueue<Element>: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var items: [Element] = []
+    private var head = 0
+    private var closed = false
+
+    func push(_ item: Element) {
+        cond.lock()
+        items.append(item)
+        cond.signal()
+        cond.unlock()
+    }
+
+    func pop() -> Element? {
+        cond.lock()
+        defer { cond.unlock() }
+        while head == items.count && !closed { cond.wait() }
+        guard head < items.count else { return nil }
+        let item = items[head]
+        head += 1
+        if head > 64 && head * 2 > items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return item
+    }
+
+    func close() {
+        cond.lock()
+        closed = true
+        cond.broadcast()
+        cond.unlock()
+    }
+}
+
+/// A counting gate bounding the records in flight (read but not yet written),
+/// which bounds memory; `cancel` wakes everyone when the run fails.
+final class Gate: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var available: Int
+    private var cancelled = false
+
+    init(capacity: Int) { available = capacity }
+
+    /// False when the run was cancelled.
+    func acquire() -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        while available == 0 && !cancelled { cond.wait() }
+        if cancelled { return false }
+        available -= 1
+        return true
+    }
+
+    func release() {
+        cond.lock()
+        available += 1
+        cond.signal()
+        cond.unlock()
+    }
+
+    func cancel() {
+        cond.lock()
+        cancelled = true
+        cond.broadcast()
+        cond.unlock()
+    }
+}
+
+/// The first fatal error of any thread.
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+
+    func set(_ e: Error) {
+        lock.lock()
+        if error == nil { error = e }
+        lock.unlock()
+    }
+
+    var value: Error? {
+        lock.lock()
+        defer { lock.unlock() }
+        return error
+    }
+}
+
+/// Runs `body` on a new thread with a roomy stack; `join` waits for it.
+final class Worker: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        let done = self.done
+        let t = Thread {
+            body()
+            done.signal()
+        }
+        t.name = name
+        t.stackSize = 16 << 20
+        t.start()
+    }
+
+    func join() { done.wait() }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import IO
+
+/// The reader's options (CONTRACT.md section 2), shared by the commands that
+/// read records.
+struct InputOptions: ParsableArguments {
+    @Option(help: "Input format: tsv or jsonl (default: by extension; standard input is sniffed).")
+    var format: String?
+
+    @Option(name: .customLong("text-field"), help: "Field (or, with --no-header, 1-based TSV column) holding the text (default: text or sentence).")
+    var textField: String?
+
+    @Option(name: .customLong("text-b-field"), help: "Field holding the second segment of a pair (default: text_b).")
+    var textBField: String?
+
+    @Option(name: .customLong("id-field"), help: "Field holding the record id (default: id).")
+    var idField: String?
+
+    @Option(name: .customLong("label-field"), help: "Field holding the label (default: label).")
+    var labelField: String?
+
+    @Flag(name: .customLong("no-header"), help: "TSV inputs have no header line; name fields by column number.")
+    var noHeader = false
+
+    @Argument(help: "Input files (.tsv, .jsonl, optionally .zst); standard input when none, or '-'.")
+    var inputs: [String] = []
+
+    /// The reader options, or a message for a bad `--format`.
+    func readerOptions() throws -> RecordReaderOptions {
+        var format: RecordFormat?
+        if let f = self.format {
+            guard let parsed = RecordFormat(rawValue: f.lowercased()) else {
+                throw CommandFailure("--format \(f): expected tsv or jsonl")
+            }
+            format = parsed
+        }
+        return RecordReaderOptions(format: format, textField: textField, textBField: textBField,
+                                   idField: idField, labelField: labelField, header: !noHeader)
+    }
+
+    /// As recorded in the manifest (what must match on --resume).
+    var manifestDescription: [String: String] {
+        var d: [String: String] = ["header": noHeader ? "false" : "true"]
+        if let format { d["format"] = format.lowercased() }
+        if let textField { d["text_field"] = textField }
+        if let textBField { d["text_b_field"] = textBField }
+        if let idField { d["id_field"] = idField }
+        if let labelField { d["label_field"] = labelField }
+        return d
+    }
+}
+
+/// A usage or configuration error: one line on standard error, exit 2 (CONTRACT.md section 6).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a command body, turning setup errors into the one-line message and exit code 2.
+func exitingOnFailure(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("bertlrp-batch: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
