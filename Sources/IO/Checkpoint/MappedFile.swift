@@ -15,8 +15,8 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int
     private let base: UnsafeRawPointer?
-    /// Kept open for `read(at:into:)`.
-    private let fd: Int32
+    /// Kept open for `read(at:into:)` and in-kernel copies.
+    let fd: Int32
 
     public init(path: String) throws {
         self.path = path
