@@ -28,7 +28,8 @@ final class TensorScratch {
 /// chunks (pread into a ring of buffers), hands each chunk to the checksum
 /// worker, and meanwhile decodes (F32/F16/BF16/F64, either byte order, any
 /// strides), transposes TF kernels and encodes to the output type. A tensor
-/// that needs no conversion is written straight from the chunk buffer.
+/// that needs no conversion is copied by the kernel (`copy_file_range`)
+/// while the worker checksums it through the map.
 enum TensorCopy {
     /// Bytes read at a time for tensors streamed without a transpose.
     static let chunkBytes = 4 << 20
@@ -54,6 +55,7 @@ enum TensorCopy {
                 try check.verify()
             }
         }
+        if n == 0 { return }
         guard t.isContiguous else {
             // A strided torch view: gather in logical (row-major) order.
             let gathered = scratch.floats(0, n)
@@ -78,7 +80,8 @@ enum TensorCopy {
         }
         if !transpose {
             let elementsPerChunk = max(1, chunkBytes / width)
-            let floats: UnsafeMutablePointer<Float>? = scratch.floats(0, min(n, elementsPerChunk))
+            // Decode and encode a chunk at a time: no whole-tensor buffer.
+            let floats = scratch.floats(0, min(n, elementsPerChunk))
             var i = 0
             while i < n {
                 let k = min(elementsPerChunk, n - i)
@@ -86,12 +89,8 @@ enum TensorCopy {
                 try mf.read(at: t.byteOffset + i * width, into: chunk.bytes, what: what)
                 let bytes = UnsafeRawBufferPointer(chunk.bytes)
                 if let stream { worker.submit(stream, bytes, last: i + k == n, slot: chunk.slot) }
-                if let floats {
-                    decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: k, into: floats)
-                    try encode.write(floats, count: k, into: w)
-                } else {
-                    try w.append(bytes)
-                }
+                decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: k, into: floats)
+                try encode.write(floats, count: k, into: w)
                 i += k
             }
             return
