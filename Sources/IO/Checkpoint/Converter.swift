@@ -112,6 +112,9 @@ public enum CheckpointConverter {
                 plan[hf] = (name, transpose)
             }
         }
+        if ckpt.isTensorFlow && plan.isEmpty && ckpt.names.contains(where: { $0.hasSuffix("/.ATTRIBUTES/VARIABLE_VALUE") }) {
+            throw IOFormatError.unsupported(file: ckpt.file, detail: "a TF2 object-based checkpoint (tf.train.Checkpoint names); convert it to Google BERT's names or to a torch/safetensors file first")
+        }
         guard let classifier = plan["classifier.weight"] else {
             let hint = ckpt.isTensorFlow ? "output_weights" : "classifier.weight"
             throw ConversionError.badSource(path: ckpt.file, reason: "no classifier ('\(hint)'): this is a pre-trained model, not a fine-tuned classifier")
