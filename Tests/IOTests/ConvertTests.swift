@@ -106,12 +106,17 @@ final class ConvertTests: XCTestCase {
         _ = try assertConvertsToTruth(src)
     }
 
+    /// The fixtures in Fixtures/convert (made with torch 2.13 from tiny-bert/hf)
+    /// use tiny-bert/hf's config and vocabulary through the options.
+    static let hfTokenizer = ConversionOptions(config: TestPaths.tiny.appendingPathComponent("hf/config.json"),
+                                               vocab: TestPaths.tiny.appendingPathComponent("hf/vocab.txt"))
+
     /// torch 2.x zip with `module.bert.` names, the tied pre-training decoder
     /// (the same tensor object twice: a pickle memo reference; its bias shares
     /// a storage), a position_ids buffer, and a classifier weight stored as a
     /// transposed view (strides (1, 3)).
     func testTiedStridedModuleZip() throws {
-        let s = try assertConvertsToTruth(TestPaths.fixtures.appendingPathComponent("convert/tied-strided-module.bin"))
+        let s = try assertConvertsToTruth(TestPaths.fixtures.appendingPathComponent("convert/tied-strided-module.bin"), options: Self.hfTokenizer)
         XCTAssertEqual(Set(s.skipped.map(\.name)), ["module.bert.embeddings.position_ids", "module.cls.predictions.bias",
                                                     "module.cls.predictions.decoder.weight", "module.cls.predictions.decoder.bias"])
         XCTAssertEqual(s.labels, ["negative", "neutral", "positive"])
@@ -120,7 +125,8 @@ final class ConvertTests: XCTestCase {
     /// The legacy format in bfloat16 with BERT-LRP's names (no `bert.`,
     /// `LayerNorm.gamma/beta`) inside `{'state_dict': ..., 'epoch': 3}`.
     func testLegacyBFloat16InATrainingDict() throws {
-        let s = try assertConvertsToTruth(TestPaths.fixtures.appendingPathComponent("convert/legacy-bf16-wrapped.bin"), bfloat16: true)
+        let s = try assertConvertsToTruth(TestPaths.fixtures.appendingPathComponent("convert/legacy-bf16-wrapped.bin"), bfloat16: true,
+                                          options: Self.hfTokenizer)
         XCTAssertEqual(s.sourceDTypes, ["BF16"])
         XCTAssertEqual(s.format, "torch.save legacy")
     }
