@@ -130,6 +130,7 @@ public final class SafeTensorsWriter {
         try flush()
         var off = off_t(offset)
         var left = count
+        #if os(Linux)
         while left > 0 {
             var n: Int
             if let copyFileRange = Self.copyFileRange {
@@ -146,6 +147,7 @@ public final class SafeTensorsWriter {
             }
             left -= n
         }
+        #endif
         while left > 0 { // fallback: through the buffer
             let k = min(left, Self.bufferSize)
             try source.read(at: Int(off), into: UnsafeMutableRawBufferPointer(start: buffer, count: k), what: "tensor data")
