@@ -58,6 +58,32 @@ public final class Engine: @unchecked Sendable {
         aoZ = make(c.numLayers); outZ = make(c.numLayers); xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
     }
 
+    /// Bytes of scratch space a micro-batch needs: `tokens` in all, the longest
+    /// example `longest` tokens, `targets` target classes per example. The
+    /// engine keeps its buffers at the largest size it has seen.
+    public static func scratchBytes(config c: ModelConfig, tokens: Int, longest: Int, targets: Int, methods: Methods) -> Int {
+        let h = c.hiddenSize, i = c.intermediateSize, layers = c.numLayers
+        // Per token and layer: qkv, ctx, attention output, LayerNorm inputs, dense outputs, GELU in/out/derivative.
+        var floats = tokens * (layers * (11 * h + 3 * i + 2) + 4 * h) + layers * c.numHeads * longest * tokens
+        if methods.needsTargets {
+            let passes = (methods.intersection([.gs, .gi]).isEmpty ? 0 : 1) + (methods.contains(.lrp) ? 1 : 0)
+            let rows = tokens * max(targets, 1) * passes
+            floats += rows * (9 * h + i) + longest * longest
+            if methods.contains(.lrp) {
+                let lrpRows = tokens * max(targets, 1)
+                floats += tokens * max(i, 3 * h) + lrpRows * (3 * max(i, h) + i + 4 * h)
+            }
+        }
+        return 4 * floats
+    }
+
+    /// Bytes this engine's buffers hold now.
+    public var reservedBytes: Int {
+        let perLayer = [hidden, qkv, probs, ctx, xhat1, rstd1, attnOut, inter, gelu, geluGrad, aoZ, outZ, xhat2, rstd2]
+        let single = [embXhat, embRstd, embSum, dY, dX, dT2, dA, dT1, dCtx, dG, dQKV, zBuf, sBuf, cBuf, rI, rC, rQKV, attnScratch]
+        return 4 * (perLayer.joined().reduce(0) { $0 + $1.capacity } + single.reduce(0) { $0 + $1.capacity })
+    }
+
     /// Sets the OpenBLAS thread count for the process (see `Linear.setThreads`).
     public static func setBLASThreads(_ n: Int) { Linear.setThreads(n) }
 
@@ -70,6 +96,13 @@ public final class Engine: @unchecked Sendable {
     /// Runs the micro-batch: one forward pass, then the requested methods for
     /// each example's target classes. Results are in input order.
     public func run(_ inputs: [EncodedInput], methods: Methods, targets: TargetSelection) throws -> [ExampleResult] {
+        try run(inputs, methods: methods, targets: [TargetSelection](repeating: targets, count: inputs.count))
+    }
+
+    /// The same with a target selection per example (e.g. each example's gold
+    /// class): all examples' backward passes still run together.
+    public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection]) throws -> [ExampleResult] {
+        precondition(targets.count == inputs.count, "one target selection per example")
         let c = model.config
         let h = c.hiddenSize
         guard !inputs.isEmpty else { return [] }
@@ -128,7 +161,7 @@ public final class Engine: @unchecked Sendable {
         var pairs: [(example: Int, target: Int)] = []
         for b in inputs.indices {
             let classes: [Int]
-            switch targets {
+            switch targets[b] {
             case .predicted: classes = [results[b].predicted]
             case .all: classes = Array(0..<c.numClasses)
             case .classes(let list): classes = list

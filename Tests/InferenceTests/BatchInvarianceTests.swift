@@ -70,6 +70,17 @@ final class BatchInvarianceTests: XCTestCase {
             XCTAssertNil(c.attributions[0].lrp)
             XCTAssertEqual(c.lat!, f.lat!)
         }
+        // One selection per example: the same as running each selection on its own.
+        let perExample = try engine.run(inputs, methods: [.gs], targets: [.classes([1]), .predicted, .all, .classes([])])
+        XCTAssertEqual(perExample.map { $0.attributions.map(\.target) }, [[1], [full[1].predicted], [0, 1, 2], []])
+        XCTAssertLessThanOrEqual(relativeError(perExample[2].attributions[2].gs!, full[2].attributions[2].gs!.map(Double.init)), 5e-4)
+        // The scratch estimate covers what the engine reserved.
+        let tokens = inputs.reduce(0) { $0 + $1.ids.count }, longest = inputs.map(\.ids.count).max()!
+        let fresh = Engine(model: engine.model)
+        _ = try fresh.run(inputs, methods: .all, targets: .all)
+        XCTAssertLessThanOrEqual(fresh.reservedBytes,
+                                 Int(1.3 * Double(Engine.scratchBytes(config: engine.model.config, tokens: tokens, longest: longest,
+                                                                      targets: 3, methods: .all))) + 4096)
         let forward = try engine.run(inputs, methods: [], targets: .all)
         XCTAssertEqual(forward.map(\.logits), full.map(\.logits))
         XCTAssertTrue(forward.allSatisfy { $0.attributions.isEmpty || $0.attributions.allSatisfy { $0.gs == nil && $0.lrp == nil } })
