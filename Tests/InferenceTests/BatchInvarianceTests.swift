@@ -107,3 +107,29 @@ final class BatchInvarianceTests: XCTestCase {
         }
     }
 }
+
+final class ShapeTests: XCTestCase {
+    /// A one-layer model (its last layer is also its first) and one-token
+    /// inputs run and give finite values of the right lengths.
+    func testOneLayerAndOneToken() throws {
+        let config = ModelConfig(hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 32, maxPositions: 8,
+                                 typeVocabSize: 2, vocabSize: 50, labels: ["a", "b", "c"])
+        let engine = Engine(model: BertModel(randomWithConfig: config, seed: 7))
+        let inputs = [EncodedInput(ids: [1], segments: [0]), EncodedInput(ids: [1, 5, 9, 2, 3], segments: [0, 0, 1, 1, 1])]
+        let results = try engine.run(inputs, methods: .all, targets: .all)
+        for (input, r) in zip(inputs, results) {
+            XCTAssertEqual(r.lat?.count, input.ids.count)
+            XCTAssertEqual(r.attributions.count, 3)
+            for a in r.attributions {
+                for v in [a.gs!, a.gi!, a.lrp!] {
+                    XCTAssertEqual(v.count, input.ids.count)
+                    XCTAssertTrue(v.allSatisfy(\.isFinite))
+                }
+            }
+        }
+        // LAT of one token through one layer: the sum over heads of A[0, 0] = 1.
+        XCTAssertEqual(results[0].lat![0], 2, accuracy: 1e-6)
+        XCTAssertThrowsError(try engine.run([EncodedInput(ids: [Int32](repeating: 1, count: 9), segments: [Int32](repeating: 0, count: 9))],
+                                            methods: .all, targets: .predicted))
+    }
+}
