@@ -35,12 +35,18 @@ struct EngineBenchmark: ParsableCommand {
     var baseTokens = 128
     @Option(help: "BERT-base workload: examples per micro-batch.")
     var baseBatchSize = 4
+    @Option(help: "Measurements to run, comma-separated: forward, gsgi, all4.")
+    var modes = "forward,gsgi,all4"
     @Flag(help: "Skip the BERT-base-sized workload.")
     var skipBase = false
     @Flag(help: "Skip the bundled-model workload.")
     var skipBundled = false
 
     func validate() throws {
+        let known: Set<Substring> = ["forward", "gsgi", "all4"]
+        guard modes.split(separator: ",").allSatisfy({ known.contains($0) }) else {
+            throw ValidationError("--modes takes forward, gsgi and all4, comma-separated")
+        }
         guard batchSize > 0, workers > 0, threads > 0, repeats > 0, baseExamples > 0, baseTokens > 2, baseBatchSize > 0 else {
             throw ValidationError("--batch-size, --workers, --threads, --repeats and the --base-* options must be positive")
         }
@@ -88,7 +94,10 @@ struct EngineBenchmark: ParsableCommand {
         let batches = Self.microBatches(inputs, size: batchSize, maxTokens: maxBatchTokens)
         let tokens = inputs.reduce(0) { $0 + $1.ids.count }
         let engines = (0..<workers).map { _ in Engine(model: model) }
-        for (name, methods) in [("forward", Methods()), ("forward+gs+gi", Methods([.gs, .gi])), ("forward+all4", Methods.all)] {
+        let wanted = Set(modes.split(separator: ",").map(String.init))
+        let all: [(key: String, name: String, methods: Methods)] = [
+            ("forward", "forward", []), ("gsgi", "forward+gs+gi", [.gs, .gi]), ("all4", "forward+all4", .all)]
+        for (_, name, methods) in all.filter({ wanted.contains($0.key) }) {
             // Warm-up: one micro-batch per engine (buffers grow to size).
             for e in engines { _ = try? e.run(batches[0], methods: methods, targets: .predicted) }
             var best = Double.infinity, gemmShare = 0.0, gflops = 0.0, work = 0.0, bestCPU = Double.infinity

@@ -40,13 +40,15 @@ final class BatchInvarianceTests: XCTestCase {
         // OpenBLAS picks other kernels for other matrix sizes (on AVX-512 machines a
         // "small matrix" kernel below ~10⁶ multiply-adds), so a row's products can
         // round differently in another micro-batch: 1-2 ulp in the forward pass.
-        // The backward passes amplify that (gs/gi are squared norms of gradients
-        // through LayerNorms; on these examples the seed's own float32 and ours
-        // differ from float64 by up to ~2e-4), so the bound is set well below the
-        // contract's 1e-3 rather than at single-rounding level.
+        // The backward passes amplify that: gs/gi of class 0 of tiny-bert's s16 and
+        // s19 are badly conditioned (their gradient nearly cancels), and move by
+        // up to ~5e-4 with any change of rounding (the seed's own float32 is 1.2e-4
+        // off its float64 there; ours moved from 8e-5 to 3e-4 when only the
+        // GELU's last bits changed); every other value agrees to ~1e-6. So gs/gi are held to the
+        // contract's 1e-3, logits and LAT to 1e-6.
         XCTAssertLessThanOrEqual(parts["logits"]!, 1e-6)
         XCTAssertLessThanOrEqual(parts["lat"]!, 1e-6)
-        XCTAssertLessThanOrEqual(worst, 5e-4)
+        XCTAssertLessThanOrEqual(worst, 1e-3)
         XCTAssertLessThanOrEqual(worstLRP, 1e-3)
     }
 
