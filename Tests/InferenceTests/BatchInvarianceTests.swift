@@ -40,13 +40,15 @@ final class BatchInvarianceTests: XCTestCase {
         // OpenBLAS picks other kernels for other matrix sizes (on AVX-512 machines a
         // "small matrix" kernel below ~10⁶ multiply-adds), so a row's products can
         // round differently in another micro-batch: 1-2 ulp in the forward pass.
-        // The backward passes amplify that (gs/gi are squared norms of gradients
-        // through LayerNorms; on these examples the seed's own float32 and ours
-        // differ from float64 by up to ~2e-4), so the bound is set well below the
-        // contract's 1e-3 rather than at single-rounding level.
+        // The backward passes amplify that: gs/gi of class 0 of tiny-bert's s16 and
+        // s19 are badly conditioned (their gradient nearly cancels), and move by
+        // up to ~5e-4 with any change of rounding (the seed's own float32 is 1.2e-4
+        // off its float64 there; ours moved from 8e-5 to 3e-4 when only the
+        // GELU's last bits changed); every other value agrees to ~1e-6. So gs/gi are held to the
+        // contract's 1e-3, logits and LAT to 1e-6.
         XCTAssertLessThanOrEqual(parts["logits"]!, 1e-6)
         XCTAssertLessThanOrEqual(parts["lat"]!, 1e-6)
-        XCTAssertLessThanOrEqual(worst, 5e-4)
+        XCTAssertLessThanOrEqual(worst, 1e-3)
         XCTAssertLessThanOrEqual(worstLRP, 1e-3)
     }
 
@@ -70,6 +72,17 @@ final class BatchInvarianceTests: XCTestCase {
             XCTAssertNil(c.attributions[0].lrp)
             XCTAssertEqual(c.lat!, f.lat!)
         }
+        // One selection per example: the same as running each selection on its own.
+        let perExample = try engine.run(inputs, methods: [.gs], targets: [.classes([1]), .predicted, .all, .classes([])])
+        XCTAssertEqual(perExample.map { $0.attributions.map(\.target) }, [[1], [full[1].predicted], [0, 1, 2], []])
+        XCTAssertLessThanOrEqual(relativeError(perExample[2].attributions[2].gs!, full[2].attributions[2].gs!.map(Double.init)), 5e-4)
+        // The scratch estimate covers what the engine reserved.
+        let tokens = inputs.reduce(0) { $0 + $1.ids.count }, longest = inputs.map(\.ids.count).max()!
+        let fresh = Engine(model: engine.model)
+        _ = try fresh.run(inputs, methods: .all, targets: .all)
+        XCTAssertLessThanOrEqual(fresh.reservedBytes,
+                                 Int(1.3 * Double(Engine.scratchBytes(config: engine.model.config, tokens: tokens, longest: longest,
+                                                                      targets: 3, methods: .all))) + 4096)
         let forward = try engine.run(inputs, methods: [], targets: .all)
         XCTAssertEqual(forward.map(\.logits), full.map(\.logits))
         XCTAssertTrue(forward.allSatisfy { $0.attributions.isEmpty || $0.attributions.allSatisfy { $0.gs == nil && $0.lrp == nil } })
@@ -94,5 +107,31 @@ final class BatchInvarianceTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("intermediate.dense.weight"), text)
         }
+    }
+}
+
+final class ShapeTests: XCTestCase {
+    /// A one-layer model (its last layer is also its first) and one-token
+    /// inputs run and give finite values of the right lengths.
+    func testOneLayerAndOneToken() throws {
+        let config = ModelConfig(hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 32, maxPositions: 8,
+                                 typeVocabSize: 2, vocabSize: 50, labels: ["a", "b", "c"])
+        let engine = Engine(model: BertModel(randomWithConfig: config, seed: 7))
+        let inputs = [EncodedInput(ids: [1], segments: [0]), EncodedInput(ids: [1, 5, 9, 2, 3], segments: [0, 0, 1, 1, 1])]
+        let results = try engine.run(inputs, methods: .all, targets: .all)
+        for (input, r) in zip(inputs, results) {
+            XCTAssertEqual(r.lat?.count, input.ids.count)
+            XCTAssertEqual(r.attributions.count, 3)
+            for a in r.attributions {
+                for v in [a.gs!, a.gi!, a.lrp!] {
+                    XCTAssertEqual(v.count, input.ids.count)
+                    XCTAssertTrue(v.allSatisfy(\.isFinite))
+                }
+            }
+        }
+        // LAT of one token through one layer: the sum over heads of A[0, 0] = 1.
+        XCTAssertEqual(results[0].lat![0], 2, accuracy: 1e-6)
+        XCTAssertThrowsError(try engine.run([EncodedInput(ids: [Int32](repeating: 1, count: 9), segments: [Int32](repeating: 0, count: 9))],
+                                            methods: .all, targets: .predicted))
     }
 }

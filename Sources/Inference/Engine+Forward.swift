@@ -1,0 +1,108 @@
+import Foundation
+
+/// The forward pass: embeddings, encoder layers, and LAT from the attention probabilities.
+extension Engine {
+    func reserveForward(rows n: Int, probCount: Int, maxT: Int) {
+        let c = model.config, h = c.hiddenSize, i = c.intermediateSize
+        for b in hidden { b.reserve(n * h) }
+        for l in 0..<c.numLayers {
+            qkv[l].reserve(n * 3 * h); probs[l].reserve(probCount); ctx[l].reserve(n * h)
+            xhat1[l].reserve(n * h); rstd1[l].reserve(n); attnOut[l].reserve(n * h)
+            inter[l].reserve(n * i); gelu[l].reserve(n * i); geluGrad[l].reserve(n * i)
+            aoZ[l].reserve(n * h); outZ[l].reserve(n * h); xhat2[l].reserve(n * h); rstd2[l].reserve(n)
+        }
+        embXhat.reserve(n * h); embRstd.reserve(n); embSum.reserve(n * h)
+        attnScratch.reserve(maxT * maxT)
+    }
+
+    func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int], backward: Bool) {
+        let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
+        let n = forwardRow.last! + inputs.last!.ids.count
+        // Embeddings: word + position + token type, then LayerNorm.
+        let sum = embSum.p
+        for (b, input) in inputs.enumerated() {
+            for t in 0..<input.ids.count {
+                let row = sum + (forwardRow[b] + t) * h
+                let w = model.wordEmbeddings.p + Int(input.ids[t]) * h
+                let p = model.positionEmbeddings.p + t * h
+                let s = model.typeEmbeddings.p + Int(input.segments[t]) * h
+                for j in 0..<h { row[j] = w[j] + p[j] + s[j] }
+            }
+        }
+        layerNormForward(x: sum, residual: nil, rows: n, width: h, gamma: model.embeddingNorm.gamma.p,
+                         beta: model.embeddingNorm.beta.p, eps: c.layerNormEps,
+                         xhat: embXhat.p, rstd: embRstd.p, y: hidden[0].p)
+        for l in 0..<c.numLayers - 1 {
+            let layer = model.layers[l]
+            let x = hidden[l].p
+            blas.dense(x, rows: n, inFeatures: h, weight: layer.qkvWeight.p, bias: layer.qkvBias.p,
+                       outFeatures: 3 * h, into: qkv[l].p)
+            for (b, input) in inputs.enumerated() {
+                let r = forwardRow[b]
+                attentionForward(blas, shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
+                                 probs: probs[l].p + probOffset[b], ctx: ctx[l].p + r * h)
+            }
+            denseBlock(l, rows: n, residual: x, backward: backward, output: hidden[l + 1].p)
+        }
+        // The last layer: the pooler reads position 0 only, so only its query row
+        // is needed (keys and values of every position), and above attention
+        // every activation is kept for position 0 only: one compact row per example.
+        let l = c.numLayers - 1
+        let x = hidden[l].p
+        blas.dense(x, rows: n, inFeatures: h, weight: model.layers[l].qkvWeight.p, bias: model.layers[l].qkvBias.p,
+                   outFeatures: 3 * h, into: qkv[l].p)
+        let first = embSum.p   // [B, H] scratch: the layer input at position 0 (the residual)
+        for (b, input) in inputs.enumerated() {
+            let r = forwardRow[b]
+            attentionForwardFirstRow(shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
+                                     probs: probs[l].p + probOffset[b], ctx: ctx[l].p + b * h)
+            (first + b * h).update(from: x + r * h, count: h)
+        }
+        denseBlock(l, rows: inputs.count, residual: first, backward: backward, output: hidden[l + 1].p)
+    }
+
+    /// Attention output dense + LayerNorm, feed-forward block + LayerNorm of layer `l`,
+    /// on `rows` rows of `ctx[l]` (the residual: the layer input).
+    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool,
+                            output: UnsafeMutablePointer<Float>) {
+        let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
+        let layer = model.layers[l]
+        let ao = layer.attentionOutput
+        blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: aoZ[l].p)
+        layerNormForward(x: aoZ[l].p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
+                         beta: layer.attentionNorm.beta.p, eps: c.layerNormEps,
+                         xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
+        blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
+                   bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
+        geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
+        blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
+                   bias: layer.output.bias.p, outFeatures: h, into: outZ[l].p)
+        layerNormForward(x: outZ[l].p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
+                         beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
+                         xhat: xhat2[l].p, rstd: rstd2[l].p, y: output)
+    }
+
+    /// LAT: per head, start from the one-hot of position 0 and multiply by that
+    /// head's attention matrix from the last layer down to the first; sum over heads
+    /// (the seed's `backward_lat`).
+    func lat(tokens t: Int, probOffset: Int) -> [Float] {
+        let c = model.config
+        var total = [Double](repeating: 0, count: t)
+        var s = [Double](repeating: 0, count: t), next = s
+        for head in 0..<c.numHeads {
+            for j in 0..<t { s[j] = 0 }
+            s[0] = 1
+            for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
+                let a = probs[l].p + probOffset + head * t * t
+                for j in 0..<t { next[j] = 0 }
+                for i in 0..<t where s[i] != 0 {
+                    let row = a + i * t, si = s[i]
+                    for j in 0..<t { next[j] += si * Double(row[j]) }
+                }
+                swap(&s, &next)
+            }
+            for j in 0..<t { total[j] += s[j] }
+        }
+        return total.map { Float($0) }
+    }
+}
