@@ -141,11 +141,7 @@ struct Attribute: ParsableCommand {
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
         progress.start()
         do {
-            try pipeline.run(next: {
-                let item = try reader.next()
-                progress.inputPosition(reader.bytesRead)
-                return item
-            }, sink: sink)
+            try pipeline.run(next: { try reader.next() }, position: { reader.bytesRead }, sink: sink)
         } catch {
             progress.finish(destination: output, note: " (stopped)")
             (sink as? DirectorySink)?.abandon()
