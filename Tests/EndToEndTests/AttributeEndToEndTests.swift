@@ -14,7 +14,7 @@ final class AttributeEndToEndTests: XCTestCase {
         let r = try runBinary(engineArgs + ["--shard-size", "300", "-o", out.path], stdin: dev)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.hasPrefix("bertlrp-batch: 872 records, 0 errors"), r.stderr)
-        let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") }.sorted()
         XCTAssertEqual(names, ["errors.jsonl", "manifest.json", "part-00000.jsonl.zst", "part-00001.jsonl.zst", "part-00002.jsonl.zst"])
         let lines = try shardLines(out)
         let records = try jsonObjects(lines)
