@@ -62,3 +62,69 @@ func attentionBackward(_ blas: Linear, _ shape: AttentionShape, tokens t: Int,
         blas.gemm(transA: true, m: t, n: d, k: t, a: p, lda: t, b: dc, ldb: h, c: dv, ldc: ld)
     }
 }
+
+/// `attentionForward` for the query at position 0 only (the last layer, whose
+/// output the pooler reads at position 0): probs row 0 `[heads, 1, T]` of the
+/// `[heads, T, T]` block, ctx `[1, H]`.
+func attentionForwardFirstRow(_ shape: AttentionShape, tokens t: Int,
+                              qkv: UnsafePointer<Float>,            // [T, 3H]
+                              probs: UnsafeMutablePointer<Float>,   // [heads, T, T], row 0 written
+                              ctx: UnsafeMutablePointer<Float>) {   // [1, H]
+    let h = shape.hidden, d = shape.headSize, ld = 3 * h, scale = shape.scale
+    for head in 0..<shape.heads {
+        let q = qkv + head * d
+        let p = probs + head * t * t
+        var m = -Float.infinity
+        for j in 0..<t {
+            let k = qkv + j * ld + h + head * d
+            var dot: Float = 0
+            for e in 0..<d { dot += q[e] * k[e] }
+            p[j] = dot * scale
+            m = max(m, p[j])
+        }
+        var sum: Float = 0
+        for j in 0..<t { let e = exp(p[j] - m); p[j] = e; sum += e }
+        let inv = 1 / sum
+        let out = ctx + head * d
+        for e in 0..<d { out[e] = 0 }
+        for j in 0..<t {
+            p[j] *= inv
+            let v = qkv + j * ld + 2 * h + head * d, pj = p[j]
+            for e in 0..<d { out[e] += pj * v[e] }
+        }
+    }
+}
+
+/// `attentionBackward` when only position 0 of `dctx` is non-zero (the last
+/// layer): dq at position 0, dk and dv at every position. `dqkv` must be zero.
+func attentionBackwardFirstRow(_ shape: AttentionShape, tokens t: Int,
+                               qkv: UnsafePointer<Float>,            // [T, 3H]
+                               probs: UnsafePointer<Float>,          // [heads, T, T], row 0 read
+                               dctx: UnsafePointer<Float>,           // [1, H]
+                               dqkv: UnsafeMutablePointer<Float>,    // [T, 3H]
+                               scratch ds: UnsafeMutablePointer<Float>) { // [T]
+    let h = shape.hidden, d = shape.headSize, ld = 3 * h, scale = shape.scale
+    for head in 0..<shape.heads {
+        let q = qkv + head * d, p = probs + head * t * t, dc = dctx + head * d
+        // dP_j = dctx · v_j; dS_j = P_j (dP_j − Σ_k P_k dP_k).
+        var dot: Float = 0
+        for j in 0..<t {
+            let v = qkv + j * ld + 2 * h + head * d
+            var a: Float = 0
+            for e in 0..<d { a += dc[e] * v[e] }
+            ds[j] = a
+            dot += p[j] * a
+        }
+        let dq = dqkv + head * d
+        for j in 0..<t {
+            let g = p[j] * (ds[j] - dot) * scale
+            let k = qkv + j * ld + h + head * d
+            let dk = dqkv + j * ld + h + head * d, dv = dqkv + j * ld + 2 * h + head * d
+            for e in 0..<d {
+                dq[e] += g * k[e]
+                dk[e] = g * q[e]
+                dv[e] = p[j] * dc[e]
+            }
+        }
+    }
+}

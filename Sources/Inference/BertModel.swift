@@ -39,6 +39,10 @@ struct EncoderLayer: Sendable {
     /// Query, key and value weights stacked for the forward pass: one sgemm.
     let qkvWeight: FloatBuffer   // [3H, H]
     let qkvBias: FloatBuffer     // [3H]
+    /// `[Wq⁺; Wk⁺; Wv⁺]` and their `b⁺ + eps`: the alpha-beta rule's positive
+    /// denominators of all three in one sgemm.
+    let qkvPlus: FloatBuffer     // [3H, H]
+    let qkvBiasPlus: FloatBuffer // [3H]
     let attentionOutput: Dense   // attention.output.dense
     let attentionNorm: LayerNormWeights
     let intermediate: Dense      // [I, H]
@@ -67,7 +71,7 @@ public final class BertModel: Sendable {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.missingFile(file: path) }
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch {
-            throw ModelError.unreadable(file: path, detail: "\(error)")
+            throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
         }
         func tensor(_ names: [String], _ shape: [Int]) throws -> [Float] {
             guard let info = names.lazy.compactMap({ file.tensors[$0] }).first else {
@@ -76,7 +80,9 @@ public final class BertModel: Sendable {
             guard info.shape == shape else {
                 throw ModelError.badShape(file: path, name: info.name, expected: shape, found: info.shape)
             }
-            do { return try file.floats(info) } catch { throw ModelError.unreadable(file: path, detail: "\(error)") }
+            do { return try file.floats(info) } catch {
+                throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
+            }
         }
         // LayerNorm parameters: `weight`/`bias`, or the older `gamma`/`beta`.
         func norm(_ prefix: String) throws -> LayerNormWeights {
@@ -131,6 +137,11 @@ public final class BertModel: Sendable {
         self.init(config: config, source: "random", weights: weights)
     }
 
+    /// IO's errors already start with the file name; ModelError adds it once.
+    private static func withoutFile(_ text: String, _ path: String) -> String {
+        text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+    }
+
     private init(config: ModelConfig, source: String, weights: RawWeights) {
         let h = config.hiddenSize, i = config.intermediateSize
         self.config = config
@@ -146,6 +157,8 @@ public final class BertModel: Sendable {
                 value: Dense(weight: raw.value.w, bias: raw.value.b, inFeatures: h, outFeatures: h),
                 qkvWeight: FloatBuffer(raw.query.w + raw.key.w + raw.value.w),
                 qkvBias: FloatBuffer(raw.query.b + raw.key.b + raw.value.b),
+                qkvPlus: FloatBuffer((raw.query.w + raw.key.w + raw.value.w).map { max($0, 0) }),
+                qkvBiasPlus: FloatBuffer((raw.query.b + raw.key.b + raw.value.b).map { max($0, 0) }),
                 attentionOutput: Dense(weight: raw.attentionOutput.w, bias: raw.attentionOutput.b, inFeatures: h, outFeatures: h),
                 attentionNorm: raw.attentionNorm,
                 intermediate: Dense(weight: raw.intermediate.w, bias: raw.intermediate.b, inFeatures: h, outFeatures: i),

@@ -23,10 +23,13 @@ public final class Engine: @unchecked Sendable {
     private var attnOut: [FloatBuffer]  // L × [N, H]
     private var inter: [FloatBuffer]    // L × [N, I] before GELU
     private var gelu: [FloatBuffer]     // L × [N, I]
+    private var geluGrad: [FloatBuffer] // L × [N, I] gelu'(inter), when a backward pass follows
+    private var aoZ: [FloatBuffer]      // L × [N, H] attention output dense, x·Wᵀ + b
+    private var outZ: [FloatBuffer]     // L × [N, H] output dense, x·Wᵀ + b
     private var xhat2: [FloatBuffer]    // L × [N, H]
     private var rstd2: [FloatBuffer]    // L × [N]
     private let embXhat = FloatBuffer(count: 0), embRstd = FloatBuffer(count: 0)
-    private let denseOut = FloatBuffer(count: 0)  // [N, H] dense output before the residual LayerNorm
+    private let embSum = FloatBuffer(count: 0)  // [N, H] word + position + type embeddings
 
     // Backward buffers. Rows: one block per (example, target) pair; gradient blocks, then LRP blocks.
     private let dY = FloatBuffer(count: 0), dX = FloatBuffer(count: 0)     // [M, H]
@@ -35,7 +38,7 @@ public final class Engine: @unchecked Sendable {
     private let dG = FloatBuffer(count: 0)                                 // [M, I]
     private let dQKV = FloatBuffer(count: 0)                               // [M, 3H]
     // LRP scratch.
-    private let zBuf = FloatBuffer(count: 0)   // [N, 2·max(I, H)]
+    private let zBuf = FloatBuffer(count: 0)   // [N, max(I, 3H)] positive denominators
     private let sBuf = FloatBuffer(count: 0)   // [Mr, 2·max(I, H)]
     private let cBuf = FloatBuffer(count: 0)   // [Mr, max(I, H)]
     private let rI = FloatBuffer(count: 0)     // [Mr, I]
@@ -51,7 +54,8 @@ public final class Engine: @unchecked Sendable {
         hidden = make(c.numLayers + 1)
         qkv = make(c.numLayers); probs = make(c.numLayers); ctx = make(c.numLayers)
         xhat1 = make(c.numLayers); rstd1 = make(c.numLayers); attnOut = make(c.numLayers)
-        inter = make(c.numLayers); gelu = make(c.numLayers); xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
+        inter = make(c.numLayers); gelu = make(c.numLayers); geluGrad = make(c.numLayers)
+        aoZ = make(c.numLayers); outZ = make(c.numLayers); xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
     }
 
     /// Sets the OpenBLAS thread count for the process (see `Linear.setThreads`).
@@ -93,14 +97,14 @@ public final class Engine: @unchecked Sendable {
             maxT = max(maxT, t)
         }
         reserveForward(rows: n, probCount: probCount, maxT: maxT)
-        forward(inputs, forwardRow: forwardRow, probOffset: probOffset)
+        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: methods.needsTargets)
 
         // Pooler (tanh on position 0) and classifier, per example, in Double.
         let top = hidden[c.numLayers].p
         var results: [ExampleResult] = []
         var poolerInputs: [[Double]] = [], pooledAll: [[Double]] = []
         for b in inputs.indices {
-            let x = (0..<h).map { Double(top[forwardRow[b] * h + $0]) }
+            let x = (0..<h).map { Double(top[b * h + $0]) }   // the last layer keeps position 0 only
             let pooled = Engine.denseForward(model.pooler, x).map { tanh($0) }
             let logits = Engine.denseForward(model.classifier, pooled)
             let m = logits.max()!
@@ -160,10 +164,10 @@ public final class Engine: @unchecked Sendable {
         }
         reserveBackward(rows: m, lrpRows: m - mGrad, forwardRows: n)
 
-        // Output gradients and relevances at the last hidden layer: only position 0 is non-zero.
+        // Output gradients and relevances at the last hidden layer: only position 0 is
+        // non-zero, so they start compact, one row per (example, target) pair.
         let dy = dY.p
-        dy.update(repeating: 0, count: m * h)
-        for s in gradSegments {
+        for (p, s) in gradSegments.enumerated() {
             let b = s.example
             // f_c · ∂f_c/∂(pooler input): through the classifier row c and tanh'.
             let fc = Double(results[b].logits[s.target])
@@ -174,15 +178,15 @@ public final class Engine: @unchecked Sendable {
                 let wr = wp + j * h
                 for i in 0..<h { g[i] += dpre * Double(wr[i]) }
             }
-            for i in 0..<h { dy[s.row * h + i] = Float(g[i]) }
+            for i in 0..<h { dy[p * h + i] = Float(g[i]) }
         }
-        for s in lrpSegments {
+        for (p, s) in lrpSegments.enumerated() {
             let b = s.example
             var r = [Double](repeating: 0, count: c.numClasses)
             r[s.target] = Double(results[b].logits[s.target])
             r = DenseRelevance.propagate(model.classifier, x: pooledAll[b], r: r)   // [H]
             r = DenseRelevance.propagate(model.pooler, x: poolerInputs[b], r: r)    // [H], tanh skipped
-            for i in 0..<h { dy[s.row * h + i] = Float(r[i]) }
+            for i in 0..<h { dy[(gradSegments.count + p) * h + i] = Float(r[i]) }
         }
 
         backward(gradSegments: gradSegments, lrpSegments: lrpSegments)
@@ -243,17 +247,18 @@ public final class Engine: @unchecked Sendable {
         for l in 0..<c.numLayers {
             qkv[l].reserve(n * 3 * h); probs[l].reserve(probCount); ctx[l].reserve(n * h)
             xhat1[l].reserve(n * h); rstd1[l].reserve(n); attnOut[l].reserve(n * h)
-            inter[l].reserve(n * i); gelu[l].reserve(n * i); xhat2[l].reserve(n * h); rstd2[l].reserve(n)
+            inter[l].reserve(n * i); gelu[l].reserve(n * i); geluGrad[l].reserve(n * i)
+            aoZ[l].reserve(n * h); outZ[l].reserve(n * h); xhat2[l].reserve(n * h); rstd2[l].reserve(n)
         }
-        embXhat.reserve(n * h); embRstd.reserve(n); denseOut.reserve(n * h)
+        embXhat.reserve(n * h); embRstd.reserve(n); embSum.reserve(n * h)
         attnScratch.reserve(maxT * maxT)
     }
 
-    private func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int]) {
+    private func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int], backward: Bool) {
         let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
         let n = forwardRow.last! + inputs.last!.ids.count
         // Embeddings: word + position + token type, then LayerNorm.
-        let sum = denseOut.p
+        let sum = embSum.p
         for (b, input) in inputs.enumerated() {
             for t in 0..<input.ids.count {
                 let row = sum + (forwardRow[b] + t) * h
@@ -266,7 +271,7 @@ public final class Engine: @unchecked Sendable {
         layerNormForward(x: sum, residual: nil, rows: n, width: h, gamma: model.embeddingNorm.gamma.p,
                          beta: model.embeddingNorm.beta.p, eps: c.layerNormEps,
                          xhat: embXhat.p, rstd: embRstd.p, y: hidden[0].p)
-        for l in 0..<c.numLayers {
+        for l in 0..<c.numLayers - 1 {
             let layer = model.layers[l]
             let x = hidden[l].p
             blas.dense(x, rows: n, inFeatures: h, weight: layer.qkvWeight.p, bias: layer.qkvBias.p,
@@ -276,20 +281,44 @@ public final class Engine: @unchecked Sendable {
                 attentionForward(blas, shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
                                  probs: probs[l].p + probOffset[b], ctx: ctx[l].p + r * h)
             }
-            let ao = layer.attentionOutput
-            blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: denseOut.p)
-            layerNormForward(x: denseOut.p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
-                             beta: layer.attentionNorm.beta.p, eps: c.layerNormEps,
-                             xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
-            blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
-                       bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
-            geluForward(inter[l].p, gelu[l].p, count: n * inner)
-            blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
-                       bias: layer.output.bias.p, outFeatures: h, into: denseOut.p)
-            layerNormForward(x: denseOut.p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
-                             beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
-                             xhat: xhat2[l].p, rstd: rstd2[l].p, y: hidden[l + 1].p)
+            denseBlock(l, rows: n, residual: x, backward: backward, output: hidden[l + 1].p)
         }
+        // The last layer: the pooler reads position 0 only, so only its query row
+        // is needed (keys and values of every position), and above attention
+        // every activation is kept for position 0 only: one compact row per example.
+        let l = c.numLayers - 1
+        let x = hidden[l].p
+        blas.dense(x, rows: n, inFeatures: h, weight: model.layers[l].qkvWeight.p, bias: model.layers[l].qkvBias.p,
+                   outFeatures: 3 * h, into: qkv[l].p)
+        let first = embSum.p   // [B, H] scratch: the layer input at position 0 (the residual)
+        for (b, input) in inputs.enumerated() {
+            let r = forwardRow[b]
+            attentionForwardFirstRow(shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
+                                     probs: probs[l].p + probOffset[b], ctx: ctx[l].p + b * h)
+            (first + b * h).update(from: x + r * h, count: h)
+        }
+        denseBlock(l, rows: inputs.count, residual: first, backward: backward, output: hidden[l + 1].p)
+    }
+
+    /// Attention output dense + LayerNorm, feed-forward block + LayerNorm of layer `l`,
+    /// on `rows` rows of `ctx[l]` (the residual: the layer input).
+    private func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool,
+                            output: UnsafeMutablePointer<Float>) {
+        let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
+        let layer = model.layers[l]
+        let ao = layer.attentionOutput
+        blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: aoZ[l].p)
+        layerNormForward(x: aoZ[l].p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
+                         beta: layer.attentionNorm.beta.p, eps: c.layerNormEps,
+                         xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
+        blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
+                   bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
+        geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
+        blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
+                   bias: layer.output.bias.p, outFeatures: h, into: outZ[l].p)
+        layerNormForward(x: outZ[l].p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
+                         beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
+                         xhat: xhat2[l].p, rstd: rstd2[l].p, y: output)
     }
 
     /// LAT: per head, start from the one-hot of position 0 and multiply by that
@@ -325,7 +354,7 @@ public final class Engine: @unchecked Sendable {
         dQKV.reserve(m * 3 * h)
         if mr > 0 {
             let wide = max(i, h)
-            zBuf.reserve(n * 2 * wide)
+            zBuf.reserve(n * max(i, 3 * h))
             sBuf.reserve(mr * 2 * wide)
             cBuf.reserve(mr * wide)
             rI.reserve(mr * i)
@@ -338,43 +367,60 @@ public final class Engine: @unchecked Sendable {
     /// together: every ordinary gradient the seed's LRP takes (LayerNorm
     /// vector-Jacobian products, the residual gradients through whole sub-layers)
     /// runs on the stacked rows in the same sgemm as the gs/gi gradient.
-    /// On entry dY holds the gradient/relevance at the last hidden layer; on
-    /// exit, at the embedding output.
+    /// On entry dY holds the gradient/relevance at position 0 of the last hidden
+    /// layer, one compact row per pair; on exit, at the embedding output (full rows).
     private func backward(gradSegments: [Segment], lrpSegments: [Segment]) {
-        let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
+        let c = model.config, h = c.hiddenSize
         let all = gradSegments + lrpSegments
         let m = all.last!.row + all.last!.rows
         let mGrad = lrpSegments.first?.row ?? m
-        let mr = m - mGrad
         let lrp = lrpSegments.map { $0.shifted(by: -mGrad) }   // rows within the LRP block
         let nRows = (all.map { $0.forwardRow + $0.rows }.max() ?? 0)
         var dy = dY, dx = dX
-        for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
-            let layer = model.layers[l]
-            // Output LayerNorm: dT2 = vjp_LN2(dY) (for LRP: v, the dense branch's relevance).
-            layerNormBackward(dy: dy.p, dt: dT2.p, segments: all, width: h, gamma: layer.outputNorm.gamma.p,
-                              xhat: xhat2[l].p, rstd: rstd2[l].p)
-            // Through the feed-forward block to its input: dA = dT2 + ((dT2·Wout) ⊙ gelu')·Wint
-            // (for LRP: g2, the residual's share, through skip and feed-forward block).
-            blas.gemm(m: m, n: inner, k: h, a: dT2.p, lda: h, b: layer.output.weight.p, ldb: inner, c: dG.p, ldc: inner)
-            geluBackward(dG.p, x: inter[l].p, segments: all, width: inner)
-            dA.p.update(from: dT2.p, count: m * h)
-            blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
-                      beta: 1, c: dA.p, ldc: h)
-            if mr > 0 {
-                // Ri = fc(Wout, gelu_out, v); Ra = fc(Wint, attn_out, Ri) + g2 (GELU skipped).
-                DenseRelevance.denominators(blas, layer.output, x: gelu[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, z: zBuf.p,
-                                         r: dT2.p + mGrad * h, ldr: h, rin: rI.p, accumulate: false,
-                                         s: sBuf.p, c: cBuf.p)
-                DenseRelevance.denominators(blas, layer.intermediate, x: attnOut[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, z: zBuf.p,
-                                         r: rI.p, ldr: inner, rin: dA.p + mGrad * h, accumulate: true,
-                                         s: sBuf.p, c: cBuf.p)
+
+        // The last layer, above attention: one row per pair (forward rows: one per example).
+        let l = c.numLayers - 1
+        let layer = model.layers[l]
+        let compact = all.enumerated().map { p, s in
+            Segment(example: s.example, target: s.target, forwardRow: s.example, row: p, rows: 1, probOffset: s.probOffset)
+        }
+        let pGrad = gradSegments.count, pairs = compact.count
+        let compactLRP = compact[pGrad...].map { $0.shifted(by: -pGrad) }
+        let examples = (all.map(\.example).max() ?? 0) + 1
+        feedForwardBackward(l, segments: compact, lrp: compactLRP, lrpStart: pGrad, forwardRows: examples, dy: dy)
+        // dT1 (compact) -> gradient at ctx, position 0; Rc for LRP.
+        blas.gemm(m: pairs, n: h, k: h, a: dT1.p, lda: h, b: layer.attentionOutput.weight.p, ldb: h, c: dCtx.p, ldc: h)
+        if !lrp.isEmpty {
+            DenseRelevance.positiveDenominators(blas, layer.attentionOutput, x: ctx[l].p, rows: examples, zp: zBuf.p)
+            DenseRelevance.propagate(blas, layer.attentionOutput, segments: compactLRP, x: ctx[l].p, zp: zBuf.p, ldzp: h,
+                                     zf: aoZ[l].p, ldzf: h, r: dT1.p + pGrad * h, ldr: h, rin: rC.p, accumulate: false,
+                                     s: sBuf.p, c: cBuf.p)
+        }
+        // Back to full rows: the gradient at q (position 0), k and v (all positions).
+        dQKV.p.update(repeating: 0, count: m * 3 * h)
+        dx.p.update(repeating: 0, count: m * h)
+        for (p, s) in all.enumerated() {
+            attentionBackwardFirstRow(shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
+                                      probs: probs[l].p + s.probOffset, dctx: dCtx.p + p * h,
+                                      dqkv: dQKV.p + s.row * 3 * h, scratch: attnScratch.p)
+            (dx.p + s.row * h).update(from: dT1.p + p * h, count: h)
+        }
+        blas.gemm(m: m, n: h, k: 3 * h, a: dQKV.p, lda: 3 * h, b: layer.qkvWeight.p, ldb: h, beta: 1, c: dx.p, ldc: h)
+        if !lrp.isEmpty {
+            let rows = m - mGrad
+            rQKV.p.update(repeating: 0, count: rows * 3 * h)
+            for (p, s) in lrp.enumerated() {
+                attentionBackwardFirstRow(shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
+                                          probs: probs[l].p + s.probOffset, dctx: rC.p + p * h,
+                                          dqkv: rQKV.p + s.row * 3 * h, scratch: attnScratch.p)
             }
-            // Attention-output LayerNorm: dT1 = vjp_LN1(dA) (for LRP: u).
-            layerNormBackward(dy: dA.p, dt: dT1.p, segments: all, width: h, gamma: layer.attentionNorm.gamma.p,
-                              xhat: xhat1[l].p, rstd: rstd1[l].p)
+            queryKeyValueRelevance(l, lrp: lrp, forwardRows: nRows, into: dx.p + mGrad * h)
+        }
+        swap(&dy, &dx)
+
+        for l in stride(from: c.numLayers - 2, through: 0, by: -1) {
+            let layer = model.layers[l]
+            feedForwardBackward(l, segments: all, lrp: lrp, lrpStart: mGrad, forwardRows: nRows, dy: dy)
             // Through the attention block to the layer input: dX = dT1 + dQKV·Wqkv (for LRP: g1).
             blas.gemm(m: m, n: h, k: h, a: dT1.p, lda: h, b: layer.attentionOutput.weight.p, ldb: h, c: dCtx.p, ldc: h)
             for s in all {
@@ -385,30 +431,69 @@ public final class Engine: @unchecked Sendable {
             dx.p.update(from: dT1.p, count: m * h)
             blas.gemm(m: m, n: h, k: 3 * h, a: dQKV.p, lda: 3 * h, b: layer.qkvWeight.p, ldb: h,
                       beta: 1, c: dx.p, ldc: h)
-            if mr > 0 {
+            if !lrp.isEmpty {
                 // Rc = fc(Wao, ctx, u); the "quick" detour: gradients of ctx at q, k, v with Rc,
                 // then fc(Wq, x, Rq) + fc(Wk, x, Rk) + fc(Wv, x, Rv), added to g1.
-                DenseRelevance.denominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, z: zBuf.p,
-                                         r: dT1.p + mGrad * h, ldr: h, rin: rC.p, accumulate: false,
-                                         s: sBuf.p, c: cBuf.p)
+                DenseRelevance.positiveDenominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, zp: zBuf.p)
+                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, zp: zBuf.p, ldzp: h,
+                                         zf: aoZ[l].p, ldzf: h, r: dT1.p + mGrad * h, ldr: h, rin: rC.p,
+                                         accumulate: false, s: sBuf.p, c: cBuf.p)
                 for s in lrp {
                     attentionBackward(blas, shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
                                       probs: probs[l].p + s.probOffset, dctx: rC.p + s.row * h,
                                       dqkv: rQKV.p + s.row * 3 * h, scratch: attnScratch.p)
                 }
-                let x = hidden[l].p
-                for (k, dense) in [layer.query, layer.key, layer.value].enumerated() {
-                    DenseRelevance.denominators(blas, dense, x: x, rows: nRows, z: zBuf.p)
-                    DenseRelevance.propagate(blas, dense, segments: lrp, x: x, z: zBuf.p,
-                                             r: rQKV.p + k * h, ldr: 3 * h, rin: dx.p + mGrad * h, accumulate: true,
-                                             s: sBuf.p, c: cBuf.p)
-                }
+                queryKeyValueRelevance(l, lrp: lrp, forwardRows: nRows, into: dx.p + mGrad * h)
             }
             swap(&dy, &dx)
         }
         if dy !== dY {
             dY.p.update(from: dy.p, count: m * h)
+        }
+    }
+
+    /// The output LayerNorm and the feed-forward block of layer `l`, backwards:
+    /// from `dy` at the layer output to `dT1` at the attention-output LayerNorm's input.
+    /// Gradient rows: dT2 = vjp_LN2(dy), dA = dT2 + ((dT2·Wout) ⊙ gelu')·Wint, dT1 = vjp_LN1(dA).
+    /// LRP rows (from `lrpStart`): v = vjp_LN2(R), g2 as above (skip + whole block),
+    /// Ri = fc(Wout, gelu_out, v), Ra = fc(Wint, attn_out, Ri) + g2 (GELU skipped), u = vjp_LN1(Ra).
+    private func feedForwardBackward(_ l: Int, segments all: [Segment], lrp: [Segment], lrpStart mGrad: Int,
+                                     forwardRows: Int, dy: FloatBuffer) {
+        let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
+        let layer = model.layers[l]
+        let m = all.last!.row + all.last!.rows
+        layerNormBackward(dy: dy.p, dt: dT2.p, segments: all, width: h, gamma: layer.outputNorm.gamma.p,
+                          xhat: xhat2[l].p, rstd: rstd2[l].p)
+        blas.gemm(m: m, n: inner, k: h, a: dT2.p, lda: h, b: layer.output.weight.p, ldb: inner, c: dG.p, ldc: inner)
+        geluBackward(dG.p, derivative: geluGrad[l].p, segments: all, width: inner)
+        dA.p.update(from: dT2.p, count: m * h)
+        blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
+                  beta: 1, c: dA.p, ldc: h)
+        if !lrp.isEmpty {
+            DenseRelevance.positiveDenominators(blas, layer.output, x: gelu[l].p, rows: forwardRows, zp: zBuf.p)
+            DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, zp: zBuf.p, ldzp: h,
+                                     zf: outZ[l].p, ldzf: h, r: dT2.p + mGrad * h, ldr: h, rin: rI.p,
+                                     accumulate: false, s: sBuf.p, c: cBuf.p)
+            DenseRelevance.positiveDenominators(blas, layer.intermediate, x: attnOut[l].p, rows: forwardRows, zp: zBuf.p)
+            DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, zp: zBuf.p, ldzp: inner,
+                                     zf: inter[l].p, ldzf: inner, r: rI.p, ldr: inner, rin: dA.p + mGrad * h,
+                                     accumulate: true, s: sBuf.p, c: cBuf.p)
+        }
+        layerNormBackward(dy: dA.p, dt: dT1.p, segments: all, width: h, gamma: layer.attentionNorm.gamma.p,
+                          xhat: xhat1[l].p, rstd: rstd1[l].p)
+    }
+
+    /// fc(Wq, x, Rq) + fc(Wk, x, Rk) + fc(Wv, x, Rv) from `rQKV`, added into `into` (which holds g1).
+    private func queryKeyValueRelevance(_ l: Int, lrp: [Segment], forwardRows: Int, into: UnsafeMutablePointer<Float>) {
+        let h = model.config.hiddenSize
+        let layer = model.layers[l]
+        let x = hidden[l].p
+        DenseRelevance.positiveDenominators(blas, weightPlus: layer.qkvPlus.p, biasPlus: layer.qkvBiasPlus.p,
+                                            inFeatures: h, outFeatures: 3 * h, x: x, rows: forwardRows, zp: zBuf.p)
+        for (k, dense) in [layer.query, layer.key, layer.value].enumerated() {
+            DenseRelevance.propagate(blas, dense, segments: lrp, x: x, zp: zBuf.p + k * h, ldzp: 3 * h,
+                                     zf: qkv[l].p + k * h, ldzf: 3 * h, r: rQKV.p + k * h, ldr: 3 * h,
+                                     rin: into, accumulate: true, s: sBuf.p, c: cBuf.p)
         }
     }
 }

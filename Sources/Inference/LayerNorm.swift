@@ -59,27 +59,34 @@ func layerNormBackward(dy: UnsafePointer<Float>, dt: UnsafeMutablePointer<Float>
     }
 }
 
-/// GELU with erf (BERT's `gelu`): `x · ½ · (1 + erf(x/√2))`.
-func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+/// GELU with erf (BERT's `gelu`): `x · ½ · (1 + erf(x/√2))`; with `derivative`,
+/// also `gelu'(x) = ½ · (1 + erf(x/√2)) + x · φ(x)` for the backward passes
+/// (computed once per token here rather than once per target class).
+func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                 derivative: UnsafeMutablePointer<Float>?, count: Int) {
     let invSqrt2: Float = 0.70710678118654752
-    for i in 0..<count {
-        let v = x[i]
-        y[i] = v * 0.5 * (1 + erf(v * invSqrt2))
+    let invSqrt2Pi: Float = 0.39894228040143268
+    if let derivative {
+        for i in 0..<count {
+            let v = x[i]
+            let cdf = 0.5 * (1 + erf(v * invSqrt2))
+            y[i] = v * cdf
+            derivative[i] = cdf + v * invSqrt2Pi * exp(-0.5 * v * v)
+        }
+    } else {
+        for i in 0..<count {
+            let v = x[i]
+            y[i] = v * 0.5 * (1 + erf(v * invSqrt2))
+        }
     }
 }
 
-/// `dx = dy ⊙ gelu'(x)` in place on `d`, rows by segment; `x` rows are forward rows.
-func geluBackward(_ d: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, segments: [Segment], width: Int) {
-    let invSqrt2: Float = 0.70710678118654752
-    let invSqrt2Pi: Float = 0.39894228040143268
+/// `d ⊙= gelu'(x)` in place, rows by segment; `derivative` rows are forward rows.
+func geluBackward(_ d: UnsafeMutablePointer<Float>, derivative: UnsafePointer<Float>, segments: [Segment], width: Int) {
     for s in segments {
         for i in 0..<s.rows {
-            let dr = d + (s.row + i) * width, xr = x + (s.forwardRow + i) * width
-            for j in 0..<width {
-                let v = xr[j]
-                let cdf = 0.5 * (1 + erf(v * invSqrt2))
-                dr[j] *= cdf + v * invSqrt2Pi * exp(-0.5 * v * v)
-            }
+            let dr = d + (s.row + i) * width, gr = derivative + (s.forwardRow + i) * width
+            for j in 0..<width { dr[j] *= gr[j] }
         }
     }
 }

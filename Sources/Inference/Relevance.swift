@@ -5,42 +5,56 @@
 ///     Rin = x ⊙ (0.5·(R/zp)·W⁺ + 0.5·(R/zn)·W⁻)
 ///     Rin = |Rin| · (ΣR + 1e-7) / (Σ|Rin| + 1e-7)     sums over the whole example
 ///
-/// `zp` and `zn` depend on the forward activations only, so they are computed
-/// once per example (`denominators`) and shared by all target classes.
+/// Matrix products the rule does not need are not done: `zp + zn = x·Wᵀ + b`
+/// is the layer's forward output `zf` (kept from the forward pass), so
+/// `zn = zf − zp` costs no product; `zp` depends on the forward activations
+/// only, so it is computed once per example and shared by all target classes;
+/// the two products with `W⁺` and `W⁻` are one sgemm on the stacked `[W⁺; W⁻]`.
 enum DenseRelevance {
     static let eps: Float = 1e-7
 
-    /// `z[rows, 2·out] = [x·W⁺ᵀ + b⁺ + eps, x·W⁻ᵀ + b⁻ − eps]`: one sgemm on the stacked `[W⁺; W⁻]`.
-    static func denominators(_ blas: Linear, _ dense: Dense, x: UnsafePointer<Float>, rows: Int,
-                             z: UnsafeMutablePointer<Float>) {
-        let o = dense.outFeatures, bp = dense.biasPlus.p, bn = dense.biasMinus.p
+    /// `zp[rows, out] = x·W⁺ᵀ + b⁺ + eps`, with `weightPlus [out, in]` and `biasPlus [out]`.
+    static func positiveDenominators(_ blas: Linear, weightPlus: UnsafePointer<Float>, biasPlus: UnsafePointer<Float>,
+                                     inFeatures: Int, outFeatures o: Int,
+                                     x: UnsafePointer<Float>, rows: Int, zp: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
-            let zr = z + r * 2 * o
-            for j in 0..<o { zr[j] = bp[j] + eps; zr[o + j] = bn[j] - eps }
+            let zr = zp + r * o
+            for j in 0..<o { zr[j] = biasPlus[j] + eps }
         }
-        blas.gemm(transB: true, m: rows, n: 2 * o, k: dense.inFeatures, a: x, lda: dense.inFeatures,
-                  b: dense.plusMinus.p, ldb: dense.inFeatures, beta: 1, c: z, ldc: 2 * o)
+        blas.gemm(transB: true, m: rows, n: o, k: inFeatures, a: x, lda: inFeatures,
+                  b: weightPlus, ldb: inFeatures, beta: 1, c: zp, ldc: o)
+    }
+
+    static func positiveDenominators(_ blas: Linear, _ dense: Dense, x: UnsafePointer<Float>, rows: Int,
+                                     zp: UnsafeMutablePointer<Float>) {
+        positiveDenominators(blas, weightPlus: dense.plusMinus.p, biasPlus: dense.biasPlus.p,
+                             inFeatures: dense.inFeatures, outFeatures: dense.outFeatures, x: x, rows: rows, zp: zp)
     }
 
     /// Relevance at the input of `dense` for the relevance `r` at its output,
-    /// for every segment (rows of `r` and `rin` by segment, of `x` and `z` by forward row).
+    /// for every segment (rows of `r` and `rin` by segment; of `x`, `zp`, `zf` by forward row).
     /// With `accumulate`, the result is added to `rin` (the residual's share is already there).
     static func propagate(_ blas: Linear, _ dense: Dense, segments: [Segment],
-                          x: UnsafePointer<Float>,            // [N, in] forward rows
-                          z: UnsafePointer<Float>,            // [N, 2·out] from `denominators`
-                          r: UnsafePointer<Float>, ldr: Int,  // [M, out] with row stride ldr
-                          rin: UnsafeMutablePointer<Float>,   // [M, in]
+                          x: UnsafePointer<Float>,                // [N, in] forward rows
+                          zp: UnsafePointer<Float>, ldzp: Int,    // [N, out] from `positiveDenominators`
+                          zf: UnsafePointer<Float>, ldzf: Int,    // [N, out] the forward output x·Wᵀ + b
+                          r: UnsafePointer<Float>, ldr: Int,      // [M, out]
+                          rin: UnsafeMutablePointer<Float>,       // [M, in]
                           accumulate: Bool,
-                          s: UnsafeMutablePointer<Float>,     // scratch [M, 2·out]
-                          c: UnsafeMutablePointer<Float>) {   // scratch [M, in]
+                          s: UnsafeMutablePointer<Float>,         // scratch [M, 2·out]
+                          c: UnsafeMutablePointer<Float>) {       // scratch [M, in]
         let o = dense.outFeatures, n = dense.inFeatures
         guard let last = segments.last else { return }
         let rows = last.row + last.rows
         for seg in segments {
             for i in 0..<seg.rows {
                 let rr = r + (seg.row + i) * ldr, sr = s + (seg.row + i) * 2 * o
-                let zr = z + (seg.forwardRow + i) * 2 * o
-                for j in 0..<o { sr[j] = rr[j] / zr[j]; sr[o + j] = rr[j] / zr[o + j] }
+                let zpr = zp + (seg.forwardRow + i) * ldzp, zfr = zf + (seg.forwardRow + i) * ldzf
+                for j in 0..<o {
+                    let p = zpr[j]
+                    sr[j] = rr[j] / p
+                    sr[o + j] = rr[j] / (zfr[j] - p)   // zn = zf − zp
+                }
             }
         }
         // c = 0.5·sp·W⁺ + 0.5·sn·W⁻ in one product over the stacked weights.
@@ -72,25 +86,19 @@ enum DenseRelevance {
     /// The same rule for one vector (classifier and pooler, sums over `[H]`), in Double.
     static func propagate(_ dense: Dense, x: [Double], r: [Double]) -> [Double] {
         let o = dense.outFeatures, n = dense.inFeatures
-        let w = dense.weight.p, b = dense.bias.p
+        let wp = dense.plusMinus.p, wn = dense.plusMinus.p + o * n
         var sp = [Double](repeating: 0, count: o), sn = sp
         for j in 0..<o {
-            var zp = Double(max(b[j], 0)) + Double(eps), zn = Double(min(b[j], 0)) - Double(eps)
-            let wr = w + j * n
-            for i in 0..<n {
-                let v = Double(wr[i]) * x[i]
-                if wr[i] > 0 { zp += v } else { zn += v }
-            }
-            sp[j] = r[j] / zp
-            sn[j] = r[j] / zn
+            var zp = Double(dense.biasPlus.p[j]) + Double(eps), zn = Double(dense.biasMinus.p[j]) - Double(eps)
+            let pr = wp + j * n, nr = wn + j * n
+            for i in 0..<n { zp += Double(pr[i]) * x[i]; zn += Double(nr[i]) * x[i] }
+            sp[j] = 0.5 * r[j] / zp
+            sn[j] = 0.5 * r[j] / zn
         }
         var rin = [Double](repeating: 0, count: n)
         for j in 0..<o {
-            let wr = w + j * n
-            for i in 0..<n {
-                let wi = Double(wr[i])
-                rin[i] += wi > 0 ? 0.5 * sp[j] * wi : 0.5 * sn[j] * wi
-            }
+            let pr = wp + j * n, nr = wn + j * n, a = sp[j], b = sn[j]
+            for i in 0..<n { rin[i] += a * Double(pr[i]) + b * Double(nr[i]) }
         }
         var sumAbs = 0.0
         for i in 0..<n { rin[i] = abs(rin[i] * x[i]); sumAbs += rin[i] }

@@ -91,7 +91,7 @@ struct EngineBenchmark: ParsableCommand {
         for (name, methods) in [("forward", Methods()), ("forward+gs+gi", Methods([.gs, .gi])), ("forward+all4", Methods.all)] {
             // Warm-up: one micro-batch per engine (buffers grow to size).
             for e in engines { _ = try? e.run(batches[0], methods: methods, targets: .predicted) }
-            var best = Double.infinity, gemmShare = 0.0, gflops = 0.0
+            var best = Double.infinity, gemmShare = 0.0, gflops = 0.0, work = 0.0
             for _ in 0..<repeats {
                 engines.forEach { $0.resetCounters(); $0.timing = true }
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -110,11 +110,13 @@ struct EngineBenchmark: ParsableCommand {
                     best = seconds
                     let inGemm = engines.reduce(0) { $0 + $1.gemmSeconds }
                     gemmShare = inGemm / (seconds * Double(workers))
-                    gflops = engines.reduce(0) { $0 + $1.gemmFlops } / max(inGemm, 1e-9) * 1e-9
+                    work = engines.reduce(0) { $0 + $1.gemmFlops }
+                    gflops = work / max(inGemm, 1e-9) * 1e-9
                 }
             }
-            let line = String(format: "  %-14@ %8.2f ex/s %9.0f tokens/s   %4.1f%% of time in sgemm (%.0f GFLOP/s there)",
-                              name, Double(inputs.count) / best, Double(tokens) / best, 100 * gemmShare, gflops)
+            let line = String(format: "  %-14@ %8.2f ex/s %9.0f tokens/s   %4.1f%% of time in sgemm (%.0f GFLOP/s there, %.3f GFLOP/example)",
+                              name, Double(inputs.count) / best, Double(tokens) / best, 100 * gemmShare, gflops,
+                              work * 1e-9 / Double(inputs.count))
             print(line + "   [peers: \(seedFigures[name] ?? "-") ex/s]")
         }
     }

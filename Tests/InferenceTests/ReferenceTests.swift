@@ -5,6 +5,9 @@ import XCTest
 /// The engine against the seed's own PyTorch outputs (Tests/Fixtures/reference),
 /// every example and every class, with the tolerances of CONTRACT.md section 5.
 final class ReferenceTests: XCTestCase {
+    // Small matrices: one OpenBLAS thread is faster, and the machine is shared.
+    override class func setUp() { Engine.setBLASThreads(1) }
+
     func testTinyBert() throws {
         try check(model: Fixtures.tinyBert, reference: "tiny-bert.jsonl")
     }
