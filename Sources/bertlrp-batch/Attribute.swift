@@ -139,10 +139,15 @@ struct Attribute: ParsableCommand {
             }
         }
 
+        // The backward buffers grow with the targets an example is explained for.
+        var budget = loaded.defaultBatchTokens
+        if case .all = targetOption, methodSet.needsTargets {
+            budget = max(128, budget * 2 / (1 + loaded.labels.count))
+        }
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, shardSize: shardSize,
-            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? loaded.defaultBatchTokens, maxBatch: maxBatch, window: window)
+            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
         let reader = RecordReader(inputs: inputs, options: readerOptions)
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
