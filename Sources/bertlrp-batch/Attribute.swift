@@ -139,11 +139,12 @@ struct Attribute: ParsableCommand {
             }
         }
 
-        // The backward buffers grow with the targets an example is explained for.
-        var budget = loaded.defaultBatchTokens
-        if case .all = targetOption, methodSet.needsTargets {
-            budget = max(128, budget * 2 / (1 + loaded.labels.count))
+        let targetsPerExample: Int
+        switch targetOption {
+        case .all: targetsPerExample = loaded.labels.count
+        default: targetsPerExample = 1
         }
+        let budget = loaded.batchTokens(methods: methodSet, targetsPerExample: targetsPerExample, longest: maxSeqLength)
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, shardSize: shardSize,
