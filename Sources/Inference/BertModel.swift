@@ -39,10 +39,6 @@ struct EncoderLayer: Sendable {
     /// Query, key and value weights stacked for the forward pass: one sgemm.
     let qkvWeight: FloatBuffer   // [3H, H]
     let qkvBias: FloatBuffer     // [3H]
-    /// `[Wq⁺; Wk⁺; Wv⁺]` and their `b⁺ + eps`: the alpha-beta rule's positive
-    /// denominators of all three in one sgemm.
-    let qkvPlus: FloatBuffer     // [3H, H]
-    let qkvBiasPlus: FloatBuffer // [3H]
     let attentionOutput: Dense   // attention.output.dense
     let attentionNorm: LayerNormWeights
     let intermediate: Dense      // [I, H]
@@ -157,8 +153,6 @@ public final class BertModel: Sendable {
                 value: Dense(weight: raw.value.w, bias: raw.value.b, inFeatures: h, outFeatures: h),
                 qkvWeight: FloatBuffer(raw.query.w + raw.key.w + raw.value.w),
                 qkvBias: FloatBuffer(raw.query.b + raw.key.b + raw.value.b),
-                qkvPlus: FloatBuffer((raw.query.w + raw.key.w + raw.value.w).map { max($0, 0) }),
-                qkvBiasPlus: FloatBuffer((raw.query.b + raw.key.b + raw.value.b).map { max($0, 0) }),
                 attentionOutput: Dense(weight: raw.attentionOutput.w, bias: raw.attentionOutput.b, inFeatures: h, outFeatures: h),
                 attentionNorm: raw.attentionNorm,
                 intermediate: Dense(weight: raw.intermediate.w, bias: raw.intermediate.b, inFeatures: h, outFeatures: i),

@@ -38,7 +38,7 @@ public final class Engine: @unchecked Sendable {
     private let dG = FloatBuffer(count: 0)                                 // [M, I]
     private let dQKV = FloatBuffer(count: 0)                               // [M, 3H]
     // LRP scratch.
-    private let zBuf = FloatBuffer(count: 0)   // [N, max(I, 3H)] positive denominators
+    private let zBuf = FloatBuffer(count: 0)   // [N, 2·max(I, H)] the alpha-beta denominators [zp | zn]
     private let sBuf = FloatBuffer(count: 0)   // [Mr, 2·max(I, H)]
     private let cBuf = FloatBuffer(count: 0)   // [Mr, max(I, H)]
     private let rI = FloatBuffer(count: 0)     // [Mr, I]
@@ -354,7 +354,7 @@ public final class Engine: @unchecked Sendable {
         dQKV.reserve(m * 3 * h)
         if mr > 0 {
             let wide = max(i, h)
-            zBuf.reserve(n * max(i, 3 * h))
+            zBuf.reserve(n * 2 * max(i, h))
             sBuf.reserve(mr * 2 * wide)
             cBuf.reserve(mr * wide)
             rI.reserve(mr * i)
@@ -391,9 +391,9 @@ public final class Engine: @unchecked Sendable {
         // dT1 (compact) -> gradient at ctx, position 0; Rc for LRP.
         blas.gemm(m: pairs, n: h, k: h, a: dT1.p, lda: h, b: layer.attentionOutput.weight.p, ldb: h, c: dCtx.p, ldc: h)
         if !lrp.isEmpty {
-            DenseRelevance.positiveDenominators(blas, layer.attentionOutput, x: ctx[l].p, rows: examples, zp: zBuf.p)
-            DenseRelevance.propagate(blas, layer.attentionOutput, segments: compactLRP, x: ctx[l].p, zp: zBuf.p, ldzp: h,
-                                     zf: aoZ[l].p, ldzf: h, r: dT1.p + pGrad * h, ldr: h, rin: rC.p, accumulate: false,
+            DenseRelevance.denominators(blas, layer.attentionOutput, x: ctx[l].p, rows: examples, z: zBuf.p)
+            DenseRelevance.propagate(blas, layer.attentionOutput, segments: compactLRP, x: ctx[l].p, z: zBuf.p,
+                                     r: dT1.p + pGrad * h, ldr: h, rin: rC.p, accumulate: false,
                                      s: sBuf.p, c: cBuf.p)
         }
         // Back to full rows: the gradient at q (position 0), k and v (all positions).
@@ -434,9 +434,9 @@ public final class Engine: @unchecked Sendable {
             if !lrp.isEmpty {
                 // Rc = fc(Wao, ctx, u); the "quick" detour: gradients of ctx at q, k, v with Rc,
                 // then fc(Wq, x, Rq) + fc(Wk, x, Rk) + fc(Wv, x, Rv), added to g1.
-                DenseRelevance.positiveDenominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, zp: zBuf.p)
-                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, zp: zBuf.p, ldzp: h,
-                                         zf: aoZ[l].p, ldzf: h, r: dT1.p + mGrad * h, ldr: h, rin: rC.p,
+                DenseRelevance.denominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, z: zBuf.p)
+                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, z: zBuf.p,
+                                         r: dT1.p + mGrad * h, ldr: h, rin: rC.p,
                                          accumulate: false, s: sBuf.p, c: cBuf.p)
                 for s in lrp {
                     attentionBackward(blas, shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
@@ -470,13 +470,13 @@ public final class Engine: @unchecked Sendable {
         blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
                   beta: 1, c: dA.p, ldc: h)
         if !lrp.isEmpty {
-            DenseRelevance.positiveDenominators(blas, layer.output, x: gelu[l].p, rows: forwardRows, zp: zBuf.p)
-            DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, zp: zBuf.p, ldzp: h,
-                                     zf: outZ[l].p, ldzf: h, r: dT2.p + mGrad * h, ldr: h, rin: rI.p,
+            DenseRelevance.denominators(blas, layer.output, x: gelu[l].p, rows: forwardRows, z: zBuf.p)
+            DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, z: zBuf.p,
+                                     r: dT2.p + mGrad * h, ldr: h, rin: rI.p,
                                      accumulate: false, s: sBuf.p, c: cBuf.p)
-            DenseRelevance.positiveDenominators(blas, layer.intermediate, x: attnOut[l].p, rows: forwardRows, zp: zBuf.p)
-            DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, zp: zBuf.p, ldzp: inner,
-                                     zf: inter[l].p, ldzf: inner, r: rI.p, ldr: inner, rin: dA.p + mGrad * h,
+            DenseRelevance.denominators(blas, layer.intermediate, x: attnOut[l].p, rows: forwardRows, z: zBuf.p)
+            DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, z: zBuf.p,
+                                     r: rI.p, ldr: inner, rin: dA.p + mGrad * h,
                                      accumulate: true, s: sBuf.p, c: cBuf.p)
         }
         layerNormBackward(dy: dA.p, dt: dT1.p, segments: all, width: h, gamma: layer.attentionNorm.gamma.p,
@@ -488,11 +488,9 @@ public final class Engine: @unchecked Sendable {
         let h = model.config.hiddenSize
         let layer = model.layers[l]
         let x = hidden[l].p
-        DenseRelevance.positiveDenominators(blas, weightPlus: layer.qkvPlus.p, biasPlus: layer.qkvBiasPlus.p,
-                                            inFeatures: h, outFeatures: 3 * h, x: x, rows: forwardRows, zp: zBuf.p)
         for (k, dense) in [layer.query, layer.key, layer.value].enumerated() {
-            DenseRelevance.propagate(blas, dense, segments: lrp, x: x, zp: zBuf.p + k * h, ldzp: 3 * h,
-                                     zf: qkv[l].p + k * h, ldzf: 3 * h, r: rQKV.p + k * h, ldr: 3 * h,
+            DenseRelevance.denominators(blas, dense, x: x, rows: forwardRows, z: zBuf.p)
+            DenseRelevance.propagate(blas, dense, segments: lrp, x: x, z: zBuf.p, r: rQKV.p + k * h, ldr: 3 * h,
                                      rin: into, accumulate: true, s: sBuf.p, c: cBuf.p)
         }
     }

@@ -5,39 +5,35 @@
 ///     Rin = x ⊙ (0.5·(R/zp)·W⁺ + 0.5·(R/zn)·W⁻)
 ///     Rin = |Rin| · (ΣR + 1e-7) / (Σ|Rin| + 1e-7)     sums over the whole example
 ///
-/// Matrix products the rule does not need are not done: `zp + zn = x·Wᵀ + b`
-/// is the layer's forward output `zf` (kept from the forward pass), so
-/// `zn = zf − zp` costs no product; `zp` depends on the forward activations
-/// only, so it is computed once per example and shared by all target classes;
-/// the two products with `W⁺` and `W⁻` are one sgemm on the stacked `[W⁺; W⁻]`.
+/// Both denominators come from one sgemm on the stacked `[W⁺; W⁻]` weights,
+/// once per example and shared by all target classes; the two products of the
+/// relevance with `W⁺` and `W⁻` are one sgemm too. `zn` is computed directly,
+/// never as `zf − zp` from the forward output: that difference cancels to an
+/// exact zero where `x·W⁻ᵀ + b⁻` is small, and the division then gives inf/NaN.
 enum DenseRelevance {
     static let eps: Float = 1e-7
 
-    /// `zp[rows, out] = x·W⁺ᵀ + b⁺ + eps`, with `weightPlus [out, in]` and `biasPlus [out]`.
-    static func positiveDenominators(_ blas: Linear, weightPlus: UnsafePointer<Float>, biasPlus: UnsafePointer<Float>,
-                                     inFeatures: Int, outFeatures o: Int,
-                                     x: UnsafePointer<Float>, rows: Int, zp: UnsafeMutablePointer<Float>) {
+    /// `z[rows, 2·out] = [x·W⁺ᵀ + b⁺ + eps | x·W⁻ᵀ + b⁻ − eps]`, with `plusMinus [2·out, in]`.
+    static func denominators(_ blas: Linear, _ dense: Dense, x: UnsafePointer<Float>, rows: Int,
+                             z: UnsafeMutablePointer<Float>) {
+        let o = dense.outFeatures
         for r in 0..<rows {
-            let zr = zp + r * o
-            for j in 0..<o { zr[j] = biasPlus[j] + eps }
+            let zr = z + r * 2 * o
+            for j in 0..<o {
+                zr[j] = dense.biasPlus.p[j] + eps
+                zr[o + j] = dense.biasMinus.p[j] - eps
+            }
         }
-        blas.gemm(transB: true, m: rows, n: o, k: inFeatures, a: x, lda: inFeatures,
-                  b: weightPlus, ldb: inFeatures, beta: 1, c: zp, ldc: o)
-    }
-
-    static func positiveDenominators(_ blas: Linear, _ dense: Dense, x: UnsafePointer<Float>, rows: Int,
-                                     zp: UnsafeMutablePointer<Float>) {
-        positiveDenominators(blas, weightPlus: dense.plusMinus.p, biasPlus: dense.biasPlus.p,
-                             inFeatures: dense.inFeatures, outFeatures: dense.outFeatures, x: x, rows: rows, zp: zp)
+        blas.gemm(transB: true, m: rows, n: 2 * o, k: dense.inFeatures, a: x, lda: dense.inFeatures,
+                  b: dense.plusMinus.p, ldb: dense.inFeatures, beta: 1, c: z, ldc: 2 * o)
     }
 
     /// Relevance at the input of `dense` for the relevance `r` at its output,
-    /// for every segment (rows of `r` and `rin` by segment; of `x`, `zp`, `zf` by forward row).
+    /// for every segment (rows of `r` and `rin` by segment; of `x` and `z` by forward row).
     /// With `accumulate`, the result is added to `rin` (the residual's share is already there).
     static func propagate(_ blas: Linear, _ dense: Dense, segments: [Segment],
                           x: UnsafePointer<Float>,                // [N, in] forward rows
-                          zp: UnsafePointer<Float>, ldzp: Int,    // [N, out] from `positiveDenominators`
-                          zf: UnsafePointer<Float>, ldzf: Int,    // [N, out] the forward output x·Wᵀ + b
+                          z: UnsafePointer<Float>,                // [N, 2·out] from `denominators`
                           r: UnsafePointer<Float>, ldr: Int,      // [M, out]
                           rin: UnsafeMutablePointer<Float>,       // [M, in]
                           accumulate: Bool,
@@ -49,11 +45,12 @@ enum DenseRelevance {
         for seg in segments {
             for i in 0..<seg.rows {
                 let rr = r + (seg.row + i) * ldr, sr = s + (seg.row + i) * 2 * o
-                let zpr = zp + (seg.forwardRow + i) * ldzp, zfr = zf + (seg.forwardRow + i) * ldzf
+                let zr = z + (seg.forwardRow + i) * 2 * o
                 for j in 0..<o {
-                    let p = zpr[j]
-                    sr[j] = rr[j] / p
-                    sr[o + j] = rr[j] / (zfr[j] - p)   // zn = zf − zp
+                    // A sum can still round to exactly zero; the eps it was meant to carry keeps it finite.
+                    let zp = zr[j], zn = zr[o + j]
+                    sr[j] = rr[j] / (zp == 0 ? eps : zp)
+                    sr[o + j] = rr[j] / (zn == 0 ? -eps : zn)
                 }
             }
         }

@@ -18,8 +18,8 @@ struct Convert: ParsableCommand {
     @Argument(help: "Checkpoint prefix, file or directory.")
     var source: String
 
-    @Option(name: .shortAndLong, help: "The model directory to create.")
-    var output: String
+    @Option(name: .shortAndLong, help: "The model directory to create (required).")
+    var output: String?
 
     @Option(help: "config.json or bert_config.json (default: the one beside SRC).")
     var config: String?
@@ -41,9 +41,11 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         do {
+            // Checked here rather than by the parser so that it exits with 2 like every other error.
+            guard let output else { throw ConversionError.badSource(path: source, reason: "no output directory; give -o DIR") }
             let summary = try CheckpointConverter.convert(
                 source: URL(fileURLWithPath: source), output: URL(fileURLWithPath: output),
-                options: try options())
+                options: try options(output: output))
             print(Self.describe(summary))
         } catch {
             FileHandle.standardError.write(Data("bertlrp-batch convert: \(error)\n".utf8))
@@ -51,7 +53,7 @@ struct Convert: ParsableCommand {
         }
     }
 
-    func options() throws -> ConversionOptions {
+    func options(output: String) throws -> ConversionOptions {
         let outType: TensorDType
         switch dtype.lowercased() {
         case "f32", "float32": outType = .f32

@@ -106,6 +106,46 @@ final class ConvertTests: XCTestCase {
         _ = try assertConvertsToTruth(src)
     }
 
+    /// The fixtures in Fixtures/convert (made with torch 2.13 from tiny-bert/hf)
+    /// use tiny-bert/hf's config and vocabulary through the options.
+    static let hfTokenizer = ConversionOptions(config: TestPaths.tiny.appendingPathComponent("hf/config.json"),
+                                               vocab: TestPaths.tiny.appendingPathComponent("hf/vocab.txt"))
+
+    /// torch 2.x zip with `module.bert.` names, the tied pre-training decoder
+    /// (the same tensor object twice: a pickle memo reference; its bias shares
+    /// a storage), a position_ids buffer, and a classifier weight stored as a
+    /// transposed view (strides (1, 3)).
+    func testTiedStridedModuleZip() throws {
+        let s = try assertConvertsToTruth(TestPaths.fixtures.appendingPathComponent("convert/tied-strided-module.bin"), options: Self.hfTokenizer)
+        XCTAssertEqual(Set(s.skipped.map(\.name)), ["module.bert.embeddings.position_ids", "module.cls.predictions.bias",
+                                                    "module.cls.predictions.decoder.weight", "module.cls.predictions.decoder.bias"])
+        XCTAssertEqual(s.labels, ["negative", "neutral", "positive"])
+    }
+
+    /// The legacy format in bfloat16 with BERT-LRP's names (no `bert.`,
+    /// `LayerNorm.gamma/beta`) inside `{'state_dict': ..., 'epoch': 3}`.
+    func testLegacyBFloat16InATrainingDict() throws {
+        let s = try assertConvertsToTruth(TestPaths.fixtures.appendingPathComponent("convert/legacy-bf16-wrapped.bin"), bfloat16: true,
+                                          options: Self.hfTokenizer)
+        XCTAssertEqual(s.sourceDTypes, ["BF16"])
+        XCTAssertEqual(s.format, "torch.save legacy")
+    }
+
+    func testFloat16OverflowIsRefused() throws {
+        let dir = try TestPaths.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try copyTokenizerFiles(to: dir)
+        var truth = try loadFloats(truthURL).map { ($0.key, $0.value.shape, $0.value.values) }
+        let i = truth.firstIndex { $0.0 == "classifier.bias" }!
+        truth[i].2[0] = 1e6
+        let src = dir.appendingPathComponent("pytorch_model.bin")
+        try Data(TorchZipBuilder.stateDict(truth)).write(to: src)
+        let out = dir.appendingPathComponent("m")
+        assertFailsCleanly(try CheckpointConverter.convert(source: src, output: out, options: ConversionOptions(dtype: .f16)),
+                           mentions: "beyond the float16 range", output: out)
+        _ = try CheckpointConverter.convert(source: src, output: out)
+    }
+
     // MARK: labels
 
     func testLabelOptions() throws {
@@ -135,7 +175,7 @@ extension XCTestCase {
     var truthURL: URL { TestPaths.tiny.appendingPathComponent("hf/model.safetensors") }
 
     /// Converts and compares every tensor with tiny-bert/hf (rounded to float16 when `rounded`).
-    func assertConvertsToTruth(_ source: URL, rounded: Bool = false, options: ConversionOptions = ConversionOptions(),
+    func assertConvertsToTruth(_ source: URL, rounded: Bool = false, bfloat16: Bool = false, options: ConversionOptions = ConversionOptions(),
                                file: StaticString = #filePath, line: UInt = #line) throws -> ConversionSummary {
         let dir = try TestPaths.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -148,7 +188,8 @@ extension XCTestCase {
         for (name, t) in truth {
             guard let g = got[name] else { continue }
             XCTAssertEqual(g.shape, t.shape, name, file: file, line: line)
-            let expected = rounded ? t.values.map { HalfFloat.toFloat(HalfFloat.fromFloat($0)) } : t.values
+            var expected = rounded ? t.values.map { HalfFloat.toFloat(HalfFloat.fromFloat($0)) } : t.values
+            if bfloat16 { expected = t.values.map { Float(bitPattern: UInt32(TensorCopy.Encoder.bfloat16($0)) << 16) } }
             for (a, b) in zip(g.values, expected) where a != b {
                 let d = abs(a - b)
                 if d > worst.1 { worst = (name, d) }

@@ -16,6 +16,15 @@ final class ReferenceTests: XCTestCase {
         try check(model: Fixtures.miniLM, reference: "minilm-sst2.jsonl")
     }
 
+    /// Further examples made the same way, not in shared/ (Tests/Fixtures/reference-extra/README.md).
+    func testTinyBertExtra() throws {
+        try check(model: Fixtures.tinyBert, reference: "../reference-extra/tiny-bert-extra.jsonl")
+    }
+
+    func testMiniLMSST2Extra() throws {
+        try check(model: Fixtures.miniLM, reference: "../reference-extra/minilm-sst2-extra.jsonl")
+    }
+
     private struct Worst {
         var error = 0.0, limit = 0.0, id = "", target = -1
         var ratio: Double { limit == 0 ? 0 : error / limit }
@@ -51,6 +60,11 @@ final class ReferenceTests: XCTestCase {
             func compare(_ method: String, _ got: [Float]?, _ ref: [Double], _ seed: [Double], floor: Double, target: Int) -> Double {
                 guard let got else { failures.append("\(record.id) \(method): missing"); return .infinity }
                 let error = relativeError(got, ref)
+                // NaN compares false with every limit: count it as a failure explicitly.
+                guard error.isFinite, got.allSatisfy(\.isFinite) else {
+                    failures.append("\(record.id) \(method) \(target): non-finite values")
+                    return .infinity
+                }
                 let limit = max(floor, 3 * relativeError(seed, ref))
                 worst[method, default: Worst()].note(error, limit: limit, id: record.id, target: target)
                 return error / limit
@@ -73,7 +87,7 @@ final class ReferenceTests: XCTestCase {
         print("\(reference): \(records.count) examples; logits max abs diff \(String(format: "%.3g", worstLogit)); worst \(summary); lrp over its limit: \(lrpOver)/\(lrpPairs), max lrp error \(String(format: "%.3g", maxLrpRatio))")
         XCTAssertLessThanOrEqual(worstLogit, 1e-4, "logits")
         XCTAssertEqual(wrongPredictions, [], "predicted class differs")
-        XCTAssertEqual(failures, [], "gs/gi/lat beyond max(1e-3, 3 x seed f32 error): \(summary)")
+        XCTAssertEqual(failures, [], "non-finite values, or gs/gi/lat beyond max(1e-3, 3 x seed f32 error): \(summary)")
         XCTAssertLessThanOrEqual(Double(lrpOver), 0.01 * Double(lrpPairs), "lrp: more than 1% of pairs beyond their limit; \(summary)")
         XCTAssertLessThanOrEqual(maxLrpRatio, 1e-1, "lrp: some pair beyond 1e-1")
     }

@@ -120,7 +120,9 @@ struct BertConfig {
         do {
             var data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
             data.append(0x0A)
-            try data.write(to: URL(fileURLWithPath: path))
+            try CheckpointConverter.writeFile(data, to: path)
+        } catch let error as ConversionError {
+            throw error
         } catch {
             throw ConversionError.output(path: path, reason: "cannot write: \(error.localizedDescription)")
         }

@@ -112,6 +112,9 @@ public enum CheckpointConverter {
                 plan[hf] = (name, transpose)
             }
         }
+        if ckpt.isTensorFlow && plan.isEmpty && ckpt.names.contains(where: { $0.hasSuffix("/.ATTRIBUTES/VARIABLE_VALUE") }) {
+            throw IOFormatError.unsupported(file: ckpt.file, detail: "a TF2 object-based checkpoint (tf.train.Checkpoint names); convert it to Google BERT's names or to a torch/safetensors file first")
+        }
         guard let classifier = plan["classifier.weight"] else {
             let hint = ckpt.isTensorFlow ? "output_weights" : "classifier.weight"
             throw ConversionError.badSource(path: ckpt.file, reason: "no classifier ('\(hint)'): this is a pre-trained model, not a fine-tuned classifier")
@@ -187,7 +190,7 @@ public enum CheckpointConverter {
         }
         if vocab.tokenizerConfig == nil, let cased = vocab.looksCased, cased {
             let json = "{\"do_lower_case\": false}\n"
-            try Data(json.utf8).write(to: URL(fileURLWithPath: (temp as NSString).appendingPathComponent("tokenizer_config.json")))
+            try writeFile(Data(json.utf8), to: (temp as NSString).appendingPathComponent("tokenizer_config.json"))
             notes.append("vocab.txt has upper-case tokens: wrote tokenizer_config.json with do_lower_case false")
         }
         if let c = vocab.tokenizerConfig {
@@ -310,10 +313,28 @@ public enum CheckpointConverter {
     }
 
     static func copyFile(_ src: String, to dst: String) throws {
-        do {
-            try FileManager.default.copyItem(atPath: src, toPath: dst)
-        } catch {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: src)) } catch {
             throw ConversionError.output(path: dst, reason: "cannot copy \(src): \(error.localizedDescription)")
+        }
+        try writeFile(data, to: dst)
+    }
+
+    /// Plain open/write/close. FileManager.copyItem and Data.write fsync, and
+    /// on ext4 that commits the journal with the just-written
+    /// model.safetensors in it: the conversion then waited for the disk.
+    static func writeFile(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ConversionError.output(path: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw ConversionError.output(path: path, reason: "cannot write: \(String(cString: strerror(errno)))") }
+                done += n
+            }
         }
     }
 

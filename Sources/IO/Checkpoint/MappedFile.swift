@@ -5,9 +5,11 @@ import Darwin
 #endif
 import Foundation
 
-/// A whole file mapped read-only. Checkpoints are read through this so that a
-/// 440 MB model is never copied into memory: the kernel pages it in as the
-/// converter walks over it, and the pages stay shared with the page cache.
+/// A whole file mapped read-only, plus its descriptor. The structure of a
+/// checkpoint (index tables, pickles, zip directories) is parsed through the
+/// map, and checksums are computed through it, so a 440 MB model is never
+/// copied into memory; tensor data is moved with `read(at:into:)` (pread) or
+/// by the kernel (`SafeTensorsWriter.appendFile`).
 ///
 /// Every access goes through `bytes(at:count:what:)`, which checks the range
 /// against the file size and throws `IOFormatError.truncated` naming the file.
@@ -15,8 +17,8 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int
     private let base: UnsafeRawPointer?
-    /// Kept open for `read(at:into:)`.
-    private let fd: Int32
+    /// Kept open for `read(at:into:)` and in-kernel copies.
+    let fd: Int32
 
     public init(path: String) throws {
         self.path = path
@@ -95,14 +97,6 @@ public final class MappedFile: @unchecked Sendable {
         if end > start {
             _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
         }
-    }
-
-    /// Tell the kernel a range will be read front to back (read-ahead).
-    public func adviseSequential(offset: Int, count n: Int) {
-        guard let base, n > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset / page * page
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), n + (offset - start), MADV_WILLNEED)
     }
 }
 
