@@ -125,16 +125,37 @@ public enum RunDirectory {
         }
     }
 
+    /// Lock files held by this process (one per output directory), released
+    /// by the kernel when the process ends, however it ends.
+    nonisolated(unsafe) private static var heldLocks: [String: Int32] = [:]
+    private static let lockGuard = NSLock()
+
+    /// Takes `DIR/.lock` so that two processes never write one run directory.
+    static func lock(_ dir: URL) throws {
+        lockGuard.lock()
+        defer { lockGuard.unlock() }
+        let path = dir.appendingPathComponent(".lock").path
+        if heldLocks[path] != nil { return }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RunSetupError("\(path): cannot create: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw RunSetupError("\(dir.path): another bertlrp-batch process is writing this output directory")
+        }
+        heldLocks[path] = fd
+    }
+
     /// A new run: refuses a directory that holds one already.
     public static func start(_ dir: URL, identity: RunIdentity, inputs: [String]) throws -> DirectorySink {
-        let manifestURL = dir.appendingPathComponent(RunManifest.fileName)
-        if FileManager.default.fileExists(atPath: manifestURL.path) {
-            throw RunSetupError("\(manifestURL.path): the output directory already holds a run; add --resume to finish it, or choose another -o")
-        }
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         } catch {
             throw RunSetupError("\(dir.path): cannot create the output directory: \(error.localizedDescription)")
+        }
+        try lock(dir)
+        let manifestURL = dir.appendingPathComponent(RunManifest.fileName)
+        if FileManager.default.fileExists(atPath: manifestURL.path) {
+            throw RunSetupError("\(manifestURL.path): the output directory already holds a run; add --resume to finish it, or choose another -o")
         }
         try removeStrayShards(in: dir, keep: [])
         let manifest = RunManifest(identity: identity, inputs: inputs)
@@ -159,6 +180,7 @@ public enum RunDirectory {
     /// whose errors are in errors.jsonl; everything after is redone.
     public static func resume(_ dir: URL, identity: RunIdentity, inputs: [String]) throws -> Resumed {
         let manifestURL = dir.appendingPathComponent(RunManifest.fileName)
+        if FileManager.default.fileExists(atPath: dir.path) { try lock(dir) }
         guard FileManager.default.fileExists(atPath: manifestURL.path) else {
             return Resumed(sink: try start(dir, identity: identity, inputs: inputs), startIndex: 0, complete: false, dropped: 0)
         }

@@ -72,7 +72,21 @@ public final class PipelineStats: @unchecked Sendable {
     private var _records = 0
     private var _errors = 0
     private var _tokens = 0
+    private var _inputPosition: Int64 = 0
     public let started = Date()
+
+    /// Input bytes up to the last record written (for the ETA).
+    public var inputPosition: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return _inputPosition
+    }
+
+    func written(at position: Int64) {
+        lock.lock()
+        _inputPosition = max(_inputPosition, position)
+        lock.unlock()
+    }
 
     func add(records: Int = 0, errors: Int = 0, tokens: Int = 0) {
         lock.lock()
@@ -104,11 +118,12 @@ public final class Pipeline: @unchecked Sendable {
         var record: InputRecord
         var tokenized: TokenizedInput
         var selection: TargetSelection
+        var position: Int64
     }
 
     enum Output {
-        case line([UInt8], index: Int, tokens: Int)
-        case bad(BadRecord)
+        case line([UInt8], index: Int, tokens: Int, position: Int64)
+        case bad(BadRecord, position: Int64)
     }
 
     public init(options: PipelineOptions, encoder: TextEncoder, makeRunner: @escaping @Sendable () throws -> ExampleRunner) {
@@ -119,7 +134,8 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Runs to the end of `next` (which returns nil at the end of the input;
     /// a thrown error stops the run and is rethrown here after the threads end).
-    public func run(next: @escaping () throws -> ReadItem?, sink: RecordSink) throws {
+    /// `position`, when given, tells how far into the input `next` has read.
+    public func run(next: @escaping () throws -> ReadItem?, position: (() -> Int64)? = nil, sink: RecordSink) throws {
         let options = self.options
         let capacity = max(4 * options.window, 2 * options.window + options.workers * options.maxBatch)
         let gate = Gate(capacity: capacity)
@@ -153,12 +169,14 @@ public final class Pipeline: @unchecked Sendable {
             while let item = reorder.take(seq) {
                 do {
                     switch item {
-                    case let .line(bytes, index, tokens):
+                    case let .line(bytes, index, tokens, position):
                         try sink.write(line: bytes, index: index)
                         stats.add(records: 1, tokens: tokens)
-                    case let .bad(b):
+                        stats.written(at: position)
+                    case let .bad(b, position):
                         try sink.write(error: b)
                         stats.add(errors: 1)
+                        stats.written(at: position)
                     }
                 } catch {
                     failure.set(error)
@@ -187,16 +205,17 @@ public final class Pipeline: @unchecked Sendable {
                 if index < options.startIndex { continue }
                 if let p = options.partition, !p.contains(index) { continue }
                 guard gate.acquire() else { break }
+                let at = position?() ?? 0
                 switch item {
                 case let .bad(b):
-                    reorder.put(seq, .bad(b))
+                    reorder.put(seq, .bad(b, position: at))
                 case let .record(r):
                     switch prepare(r) {
                     case let .success(p):
-                        window.append(Pending(seq: seq, record: r, tokenized: p.0, selection: p.1))
+                        window.append(Pending(seq: seq, record: r, tokenized: p.0, selection: p.1, position: at))
                         goodInShard += 1
                     case let .failure(reason):
-                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description)))
+                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description), position: at))
                     }
                 }
                 seq += 1
@@ -251,9 +270,9 @@ public final class Pipeline: @unchecked Sendable {
             switch r {
             case let .success(result):
                 let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: result, methods: methods)
-                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count))
+                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count, position: p.position))
             case let .failure(error):
-                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)")))
+                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)"), position: p.position))
             }
         }
     }

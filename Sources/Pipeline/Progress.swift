@@ -1,13 +1,12 @@
 import Foundation
 
 /// Progress on standard error while it is a terminal (records, records/s,
-/// tokens/s, errors, ETA from the input bytes when their total is known),
+/// tokens/s, errors, ETA from the input bytes behind the records written,
+/// when the inputs' total size is known),
 /// and the one-line summary at the end, always.
 public final class ProgressReporter: @unchecked Sendable {
     private let stats: PipelineStats
-    private let lock = NSLock()
-    private var bytesRead: Int64 = 0
-    private var totalBytes: Int64?
+    private let totalBytes: Int64?
     private var timer: DispatchSourceTimer?
     private let interactive: Bool
 
@@ -15,13 +14,6 @@ public final class ProgressReporter: @unchecked Sendable {
         self.stats = stats
         self.totalBytes = totalBytes
         self.interactive = isatty(2) != 0
-    }
-
-    /// Called by the reading thread after each record.
-    public func inputPosition(_ bytes: Int64) {
-        lock.lock()
-        bytesRead = bytes
-        lock.unlock()
     }
 
     public func start() {
@@ -38,10 +30,11 @@ public final class ProgressReporter: @unchecked Sendable {
         let elapsed = max(1e-3, Date().timeIntervalSince(stats.started))
         var line = "\(s.records) records, \(String(format: "%.1f", Double(s.records) / elapsed)) records/s, "
             + "\(String(format: "%.0f", Double(s.tokens) / elapsed)) tokens/s, \(s.errors) errors"
-        lock.lock()
-        let read = bytesRead, total = totalBytes
-        lock.unlock()
-        if let total, total > 0, read > 0 {
+        // Position in the input of the last record written (reading runs ahead).
+        let read = stats.inputPosition, total = totalBytes
+        // The reader's position moves by 1 MiB chunks: an ETA only for inputs
+        // large enough for that to be fine-grained.
+        if let total, total >= 16 << 20, read > 0 {
             let fraction = min(1, Double(read) / Double(total))
             let eta = elapsed * (1 - fraction) / max(fraction, 1e-9)
             line += String(format: ", %.0f%%", fraction * 100) + ", ETA " + ProgressReporter.duration(eta)

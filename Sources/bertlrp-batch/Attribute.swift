@@ -3,7 +3,6 @@ import Foundation
 import Inference
 import IO
 import Pipeline
-import Tokenizer
 
 /// `bertlrp-batch [attribute]`: explanations for every input record, as
 /// zstd-compressed JSONL shards (CONTRACT.md sections 2-4, 6).
@@ -90,7 +89,8 @@ struct Attribute: ParsableCommand {
         guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
             throw CommandFailure("no model: the bundled model \(BundledModel.relativePath) was not found; name one with --model DIR or BERTLRP_MODEL")
         }
-        let loaded = try LoadedModel.load(modelURL, fake: fakeEngine, maxSeqLength: maxSeqLength)
+        let loaded: LoadedModel
+        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine) } catch { throw CommandFailure("\(error)") }
         let targetOption: TargetOption
         switch TargetOption.parse(target, labels: loaded.labels) {
         case let .success(t): targetOption = t
@@ -101,6 +101,13 @@ struct Attribute: ParsableCommand {
         }
 
         let inputs = input.inputs.isEmpty ? ["-"] : input.inputs
+        // Before the output directory is created: a typo must not leave a run behind.
+        for path in inputs where path != "-" {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CommandFailure("\(path): cannot read: no such file") }
+            guard !isDirectory.boolValue else { throw CommandFailure("\(path): cannot read: is a directory") }
+            guard FileManager.default.isReadableFile(atPath: path) else { throw CommandFailure("\(path): cannot read: permission denied") }
+        }
         let identity = RunIdentity(
             tool: "bertlrp-batch",
             model: try ModelIdentity.compute(directory: modelURL, labels: loaded.labels),
@@ -132,20 +139,22 @@ struct Attribute: ParsableCommand {
             }
         }
 
+        let targetsPerExample: Int
+        switch targetOption {
+        case .all: targetsPerExample = loaded.labels.count
+        default: targetsPerExample = 1
+        }
+        let budget = loaded.batchTokens(methods: methodSet, targetsPerExample: targetsPerExample, longest: maxSeqLength)
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, shardSize: shardSize,
-            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? loaded.defaultBatchTokens, maxBatch: maxBatch, window: window)
+            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
         let reader = RecordReader(inputs: inputs, options: readerOptions)
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
         progress.start()
         do {
-            try pipeline.run(next: {
-                let item = try reader.next()
-                progress.inputPosition(reader.bytesRead)
-                return item
-            }, sink: sink)
+            try pipeline.run(next: { try reader.next() }, position: { reader.bytesRead }, sink: sink)
         } catch {
             progress.finish(destination: output, note: " (stopped)")
             (sink as? DirectorySink)?.abandon()
@@ -155,48 +164,5 @@ struct Attribute: ParsableCommand {
         let errors: Int
         if let d = sink as? DirectorySink { errors = d.manifest.errors } else { errors = (sink as! StdoutSink).errors }
         return errors > 0 ? 3 : 0
-    }
-}
-
-/// What the pipeline needs from a model directory.
-struct LoadedModel {
-    var labels: [String]
-    var maxPositions: Int
-    /// Micro-batch budget: the engine keeps every layer's activations for the
-    /// backward passes, about L·(7H + 2I) + H floats a token; ~320 MB of them a
-    /// worker (2048 tokens for MiniLM-L6-H384, ~570 for BERT-base).
-    var defaultBatchTokens: Int
-    var encoder: TextEncoder
-    var makeRunner: @Sendable () throws -> ExampleRunner
-
-    static func load(_ dir: URL, fake: Bool, maxSeqLength: Int) throws -> LoadedModel {
-        let config: ModelConfig
-        do { config = try ModelConfig.load(dir.appendingPathComponent("config.json")) } catch {
-            throw CommandFailure("\(error)")
-        }
-        if fake {
-            let n = config.labels.count
-            let delay = Int(ProcessInfo.processInfo.environment["BERTLRP_FAKE_DELAY_US"] ?? "") ?? 0
-            return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, defaultBatchTokens: batchBudget(config), encoder: WhitespaceEncoder(),
-                               makeRunner: { FakeRunner(numClasses: n, microsecondsPerToken: delay) })
-        }
-        let model: BertModel
-        let tokenizer: BertTokenizer
-        do {
-            model = try BertModel(directory: dir)
-            tokenizer = try BertTokenizer.load(modelDirectory: dir)
-        } catch {
-            throw CommandFailure("\(error)")
-        }
-        // One OpenBLAS thread per worker: the workers are the parallel layer.
-        Engine.setBLASThreads(1)
-        return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, defaultBatchTokens: batchBudget(config),
-                           encoder: BertTextEncoder(tokenizer: tokenizer),
-                           makeRunner: { EngineRunner(model: model) })
-    }
-
-    static func batchBudget(_ c: ModelConfig) -> Int {
-        let floatsPerToken = c.numLayers * (7 * c.hiddenSize + 2 * c.intermediateSize) + c.hiddenSize
-        return min(2048, max(128, (320 << 20) / (4 * max(1, floatsPerToken))))
     }
 }

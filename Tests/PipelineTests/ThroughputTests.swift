@@ -16,10 +16,12 @@ final class ThroughputTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         let count = Int(env["BERTLRP_PERF_RECORDS"] ?? "") ?? 256
         let rounds = Int(env["BERTLRP_PERF_ROUNDS"] ?? "") ?? 2
-        let budget = Int(env["BERTLRP_PERF_BATCH_TOKENS"] ?? "") ?? PipelineOptions(labels: []).batchTokens
         let workers = ProcessInfo.processInfo.activeProcessorCount
         let modelDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("models/minilm-sst2")
+        // The command line's default budget unless told otherwise.
+        let budget = try Int(env["BERTLRP_PERF_BATCH_TOKENS"] ?? "")
+            ?? LoadedModel.load(modelDir, fake: true).batchTokens(methods: .all, targetsPerExample: 1, longest: 128)
         let model = try BertModel(directory: modelDir)
         let tokenizer = try BertTokenizer.load(modelDirectory: modelDir)
         Engine.setBLASThreads(1)
