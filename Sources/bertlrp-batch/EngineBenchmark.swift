@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Inference
+import IO
+import Tokenizer
 
 /// `bertlrp-batch benchmark engine`: throughput of the inference engine for
 /// forward only, forward + gs + gi, and forward + all four methods (predicted
@@ -23,8 +25,8 @@ struct EngineBenchmark: ParsableCommand {
     var batchSize = 8
     @Option(help: "At most this many tokens per micro-batch (0: no limit).")
     var maxBatchTokens = 0
-    @Option(help: "Parallel workers, each with its own engine (OpenBLAS then runs 1 thread each).")
-    var workers = 1
+    @Option(help: "Parallel workers, each with its own engine (OpenBLAS then runs 1 thread each; default: the cores).")
+    var workers = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "OpenBLAS threads when there is one worker.")
     var threads = 2
     @Option(help: "Passes over the data per measurement (the best is reported).")
@@ -64,12 +66,10 @@ struct EngineBenchmark: ParsableCommand {
             }
             let bert = try loadModel(dir)
             let dataURL = data.map { URL(fileURLWithPath: $0) } ?? Self.checkout.appendingPathComponent("data/sst2/dev.tsv")
-            let vocabURL = dir.appendingPathComponent("vocab.txt")
-            var inputs = try CrudeTokenizer(vocab: vocabURL).encodeTSV(dataURL, maxTokens: 128)
+            var inputs = try BenchmarkInputs.encode(dataURL, modelDirectory: dir, maxTokens: 128)
             if limit > 0 { inputs = Array(inputs.prefix(limit)) }
             let tokens = inputs.reduce(0) { $0 + $1.ids.count }
             print("\n\(dir.lastPathComponent) (\(bert.config.numLayers) layers, hidden \(bert.config.hiddenSize)): \(inputs.count) sentences of \(dataURL.lastPathComponent), \(tokens) tokens, micro-batches of \(batchSize)")
-            print("  (ids from a crude lowercase + punctuation split + greedy WordPiece over vocab.txt, until the real tokenizer lands)")
             measureAll(bert, inputs, batchSize: batchSize, seedFigures: ["forward": "HF 100-104", "forward+gs+gi": "seed fwd+gs 42-46, Captum 33-35", "forward+all4": "seed 11.8-13.2"])
         }
         if !skipBase {
@@ -127,7 +127,7 @@ struct EngineBenchmark: ParsableCommand {
             let line = String(format: "  %-14@ %8.2f ex/s %9.0f tokens/s (%7.2f ex per 2 CPU-s)   %4.1f%% of time in sgemm (%.0f GFLOP/s there, %.3f GFLOP/example)",
                               name, Double(inputs.count) / best, Double(tokens) / best, Double(inputs.count) / (bestCPU / 2),
                               100 * gemmShare, gflops, work * 1e-9 / Double(inputs.count))
-            print(line + "   [peers: \(seedFigures[name] ?? "-") ex/s]")
+            print(line + "   [PEERS.md: \(seedFigures[name] ?? "-") ex/s]")
         }
     }
 
@@ -170,70 +170,19 @@ private final class Counter: @unchecked Sendable {
     }
 }
 
-/// Stand-in for the real tokenizer (issue 2) so that the benchmark runs today:
-/// lowercase, split on whitespace and ASCII punctuation, greedy longest-match
-/// WordPiece. Close to BERT's for SST-2's already tokenized, lowercased text.
-struct CrudeTokenizer {
-    let vocab: [Substring: Int32]
-    init(vocab url: URL) throws {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw ValidationError("\(url.path): cannot read the vocabulary")
+/// The SST-2 sentences as the model sees them: the record reader and the real
+/// tokenizer, cut to `maxTokens` as the pipeline does.
+enum BenchmarkInputs {
+    static func encode(_ url: URL, modelDirectory: URL, maxTokens: Int) throws -> [EncodedInput] {
+        let tokenizer = try BertTokenizer.load(modelDirectory: modelDirectory)
+        let reader = RecordReader(inputs: [url.path])
+        let workspace = TokenizerWorkspace()
+        var inputs: [EncodedInput] = []
+        while let item = try reader.next() {
+            guard case let .record(r) = item else { continue }
+            let e = tokenizer.encode(r.text, pair: r.textB, maxSequenceLength: maxTokens, workspace: workspace)
+            inputs.append(EncodedInput(ids: e.ids, segments: e.segments))
         }
-        var v: [Substring: Int32] = [:]
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            v[line] = Int32(i)
-        }
-        vocab = v
-    }
-
-    func encode(_ text: String, maxTokens: Int) -> EncodedInput {
-        var words: [String] = [], current = ""
-        for ch in text.lowercased() {
-            if ch.isWhitespace {
-                if !current.isEmpty { words.append(current); current = "" }
-            } else if ch.isPunctuation || ch.isSymbol {
-                if !current.isEmpty { words.append(current); current = "" }
-                words.append(String(ch))
-            } else {
-                current.append(ch)
-            }
-        }
-        if !current.isEmpty { words.append(current) }
-        var ids: [Int32] = [vocab["[CLS]"] ?? 101]
-        let unk = vocab["[UNK]"] ?? 100
-        for word in words {
-            var start = word.startIndex
-            var pieces: [Int32] = []
-            while start < word.endIndex {
-                var end = word.endIndex
-                var found: Int32?
-                while end > start {
-                    let piece = (start == word.startIndex ? "" : "##") + word[start..<end]
-                    if let id = vocab[Substring(piece)] { found = id; break }
-                    end = word.index(before: end)
-                }
-                guard let id = found else { pieces = [unk]; break }
-                pieces.append(id)
-                start = end
-            }
-            ids += pieces
-        }
-        ids = Array(ids.prefix(maxTokens - 1)) + [vocab["[SEP]"] ?? 102]
-        return EncodedInput(ids: ids, segments: [Int32](repeating: 0, count: ids.count))
-    }
-
-    func encodeTSV(_ url: URL, maxTokens: Int) throws -> [EncodedInput] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw ValidationError("\(url.path): cannot read the data file")
-        }
-        let lines = text.split(separator: "\n")
-        guard let header = lines.first?.split(separator: "\t", omittingEmptySubsequences: false),
-              let column = header.firstIndex(of: "sentence") else {
-            throw ValidationError("\(url.path): no 'sentence' column in the header")
-        }
-        return lines.dropFirst().compactMap { line in
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            return column < fields.count ? encode(String(fields[column]), maxTokens: maxTokens) : nil
-        }
+        return inputs
     }
 }
