@@ -21,9 +21,6 @@ struct Tokenize: ParsableCommand {
         and the exit code is 3.
         """)
 
-    @Argument(help: "Input files; standard input when none are given or for '-'.")
-    var inputs: [String] = []
-
     @Option(help: ArgumentHelp("Model directory whose tokenizer.json, or vocab.txt and tokenizer_config.json, to use (default: the bundled model).", valueName: "dir"))
     var model: String?
 
@@ -80,7 +77,9 @@ struct Tokenize: ParsableCommand {
         }
         defer { try? errorLog?.close() }
 
-        let reader = RecordReader(inputs: inputs, options: input.readerOptions)
+        let options: RecordReaderOptions
+        do { options = try input.readerOptions() } catch { throw Failure(message: "\(error)") }
+        let reader = RecordReader(inputs: input.inputs, options: options)
         let workspace = TokenizerWorkspace()
         var out: [UInt8] = []
         out.reserveCapacity(1 << 17)
@@ -183,40 +182,6 @@ struct Tokenize: ParsableCommand {
                 }
                 done += n
             }
-        }
-    }
-}
-
-/// The reader's field and format options (CONTRACT.md section 2).
-extension Tokenize {
-    struct InputOptions: ParsableArguments {
-        @Option(help: ArgumentHelp("Input format when the file name does not tell (standard input is sniffed).", valueName: "tsv|jsonl"))
-        var format: String?
-
-        @Option(help: "Field (JSONL key or TSV column name; with --no-header a 1-based column number) holding the text (default text, or sentence).")
-        var textField: String?
-
-        @Option(help: "Field holding the second text of a pair (default text_b).")
-        var textBField: String?
-
-        @Option(help: "Field holding the record id (default id).")
-        var idField: String?
-
-        @Option(help: "Field holding the label (default label).")
-        var labelField: String?
-
-        @Flag(help: "The TSV files have no header line.")
-        var noHeader = false
-
-        func validate() throws {
-            if let format, RecordFormat(rawValue: format) == nil {
-                throw ValidationError("--format must be tsv or jsonl, not '\(format)'")
-            }
-        }
-
-        var readerOptions: RecordReaderOptions {
-            RecordReaderOptions(format: format.flatMap(RecordFormat.init(rawValue:)), textField: textField,
-                                textBField: textBField, idField: idField, labelField: labelField, header: !noHeader)
         }
     }
 }
