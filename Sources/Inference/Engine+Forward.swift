@@ -9,9 +9,9 @@ extension Engine {
             qkv[l].reserve(n * 3 * h); probs[l].reserve(probCount); ctx[l].reserve(n * h)
             xhat1[l].reserve(n * h); rstd1[l].reserve(n); attnOut[l].reserve(n * h)
             inter[l].reserve(n * i); gelu[l].reserve(n * i); geluGrad[l].reserve(n * i)
-            aoZ[l].reserve(n * h); outZ[l].reserve(n * h); xhat2[l].reserve(n * h); rstd2[l].reserve(n)
+            xhat2[l].reserve(n * h); rstd2[l].reserve(n)
         }
-        embXhat.reserve(n * h); embRstd.reserve(n); embSum.reserve(n * h)
+        embXhat.reserve(n * h); embRstd.reserve(n); embSum.reserve(n * h); denseOut.reserve(n * h)
         attnScratch.reserve(maxT * maxT)
     }
 
@@ -68,16 +68,16 @@ extension Engine {
         let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
         let layer = model.layers[l]
         let ao = layer.attentionOutput
-        blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: aoZ[l].p)
-        layerNormForward(x: aoZ[l].p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
+        blas.dense(ctx[l].p, rows: n, inFeatures: h, weight: ao.weight.p, bias: ao.bias.p, outFeatures: h, into: denseOut.p)
+        layerNormForward(x: denseOut.p, residual: x, rows: n, width: h, gamma: layer.attentionNorm.gamma.p,
                          beta: layer.attentionNorm.beta.p, eps: c.layerNormEps,
                          xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
         blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
                    bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
         geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
         blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
-                   bias: layer.output.bias.p, outFeatures: h, into: outZ[l].p)
-        layerNormForward(x: outZ[l].p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
+                   bias: layer.output.bias.p, outFeatures: h, into: denseOut.p)
+        layerNormForward(x: denseOut.p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
                          beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
                          xhat: xhat2[l].p, rstd: rstd2[l].p, y: output)
     }

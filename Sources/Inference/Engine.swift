@@ -24,12 +24,11 @@ public final class Engine: @unchecked Sendable {
     var inter: [FloatBuffer]    // L × [N, I] before GELU
     var gelu: [FloatBuffer]     // L × [N, I]
     var geluGrad: [FloatBuffer] // L × [N, I] gelu'(inter), when a backward pass follows
-    var aoZ: [FloatBuffer]      // L × [N, H] attention output dense, x·Wᵀ + b
-    var outZ: [FloatBuffer]     // L × [N, H] output dense, x·Wᵀ + b
     var xhat2: [FloatBuffer]    // L × [N, H]
     var rstd2: [FloatBuffer]    // L × [N]
     let embXhat = FloatBuffer(count: 0), embRstd = FloatBuffer(count: 0)
     let embSum = FloatBuffer(count: 0)  // [N, H] word + position + type embeddings
+    let denseOut = FloatBuffer(count: 0)  // [N, H] a dense output before its residual LayerNorm (not kept)
 
     // Backward buffers. Rows: one block per (example, target) pair; gradient blocks, then LRP blocks.
     let dY = FloatBuffer(count: 0), dX = FloatBuffer(count: 0)     // [M, H]
@@ -55,7 +54,7 @@ public final class Engine: @unchecked Sendable {
         qkv = make(c.numLayers); probs = make(c.numLayers); ctx = make(c.numLayers)
         xhat1 = make(c.numLayers); rstd1 = make(c.numLayers); attnOut = make(c.numLayers)
         inter = make(c.numLayers); gelu = make(c.numLayers); geluGrad = make(c.numLayers)
-        aoZ = make(c.numLayers); outZ = make(c.numLayers); xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
+        xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
     }
 
     /// Bytes of scratch space a micro-batch needs: `tokens` in all, the longest
@@ -63,15 +62,16 @@ public final class Engine: @unchecked Sendable {
     /// engine keeps its buffers at the largest size it has seen.
     public static func scratchBytes(config c: ModelConfig, tokens: Int, longest: Int, targets: Int, methods: Methods) -> Int {
         let h = c.hiddenSize, i = c.intermediateSize, layers = c.numLayers
-        // Per token and layer: qkv, ctx, attention output, LayerNorm inputs, dense outputs, GELU in/out/derivative.
-        var floats = tokens * (layers * (11 * h + 3 * i + 2) + 4 * h) + layers * c.numHeads * longest * tokens
+        // Per token and layer: qkv, ctx, attention output, LayerNorm inputs, GELU in/out/derivative;
+        // per token: embeddings, their LayerNorm, one dense output.
+        var floats = tokens * (layers * (9 * h + 3 * i + 2) + 5 * h) + layers * c.numHeads * longest * tokens
         if methods.needsTargets {
             let passes = (methods.intersection([.gs, .gi]).isEmpty ? 0 : 1) + (methods.contains(.lrp) ? 1 : 0)
             let rows = tokens * max(targets, 1) * passes
             floats += rows * (9 * h + i) + longest * longest
             if methods.contains(.lrp) {
                 let lrpRows = tokens * max(targets, 1)
-                floats += tokens * max(i, 3 * h) + lrpRows * (3 * max(i, h) + i + 4 * h)
+                floats += tokens * 2 * max(i, h) + lrpRows * (3 * max(i, h) + i + 4 * h)
             }
         }
         return 4 * floats
@@ -79,8 +79,8 @@ public final class Engine: @unchecked Sendable {
 
     /// Bytes this engine's buffers hold now.
     public var reservedBytes: Int {
-        let perLayer = [hidden, qkv, probs, ctx, xhat1, rstd1, attnOut, inter, gelu, geluGrad, aoZ, outZ, xhat2, rstd2]
-        let single = [embXhat, embRstd, embSum, dY, dX, dT2, dA, dT1, dCtx, dG, dQKV, zBuf, sBuf, cBuf, rI, rC, rQKV, attnScratch]
+        let perLayer = [hidden, qkv, probs, ctx, xhat1, rstd1, attnOut, inter, gelu, geluGrad, xhat2, rstd2]
+        let single = [embXhat, embRstd, embSum, denseOut, dY, dX, dT2, dA, dT1, dCtx, dG, dQKV, zBuf, sBuf, cBuf, rI, rC, rQKV, attnScratch]
         return 4 * (perLayer.joined().reduce(0) { $0 + $1.capacity } + single.reduce(0) { $0 + $1.capacity })
     }
 
