@@ -31,23 +31,17 @@ public struct LoadedModel: Sendable {
     }
 
     /// The micro-batch budget in tokens that keeps one worker's engine
-    /// scratch near `bytesPerWorker`. The engine keeps every layer's
-    /// activations for the backward passes; per token about L·(11H + 3I) + 4H
-    /// floats forward, L·heads·T for the attention maps, and per target (9H + I)
-    /// per backward pass plus 3·max(I, H) + I + 4H for LRP (the engine's own
-    /// scratch accounting). MiniLM-L6-H384, all methods, one target: ~400
-    /// tokens; BERT-base: one 128-token example. Larger budgets buy nothing:
-    /// on SST-2 dev with the bundled model 400 and 1200 tokens ran at the same
-    /// speed (48.1 and 47.4 records/s) in 493 MB and 1014 MB of resident memory.
+    /// scratch near `bytesPerWorker`, by the engine's own accounting (which is
+    /// linear in the tokens of a micro-batch). MiniLM-L6-H384, all methods, one
+    /// target: ~400 tokens; BERT-base: one 128-token example. Larger budgets
+    /// buy nothing: on SST-2 dev with the bundled model 400 and 1200 tokens ran
+    /// at the same speed (48.1 and 47.4 records/s) in 493 MB and 1014 MB of
+    /// resident memory.
     public func batchTokens(methods: Methods, targetsPerExample: Int, longest: Int, bytesPerWorker: Int = 128 << 20) -> Int {
-        let c = config
-        let h = c.hiddenSize, i = c.intermediateSize, l = c.numLayers
-        var floats = l * (11 * h + 3 * i + 2) + 4 * h + l * c.numHeads * longest
-        if methods.needsTargets {
-            let passes = (methods.intersection([.gs, .gi]).isEmpty ? 0 : 1) + (methods.contains(.lrp) ? 1 : 0)
-            floats += targetsPerExample * passes * (9 * h + i)
-            if methods.contains(.lrp) { floats += max(i, 3 * h) + targetsPerExample * (3 * max(i, h) + i + 4 * h) }
+        func bytes(_ tokens: Int) -> Int {
+            Engine.scratchBytes(config: config, tokens: tokens, longest: longest, targets: targetsPerExample, methods: methods)
         }
-        return min(4096, max(128, bytesPerWorker / (4 * max(1, floats))))
+        let fixed = bytes(0), perToken = bytes(1) - fixed
+        return min(4096, max(128, (bytesPerWorker - fixed) / max(1, perToken)))
     }
 }
