@@ -47,10 +47,8 @@ extension Engine {
         // dT1 (compact) -> gradient at ctx, position 0; Rc for LRP.
         blas.gemm(m: pairs, n: h, k: h, a: dT1.p, lda: h, b: layer.attentionOutput.weight.p, ldb: h, c: dCtx.p, ldc: h)
         if !lrp.isEmpty {
-            DenseRelevance.denominators(blas, layer.attentionOutput, x: ctx[l].p, rows: examples, z: zBuf.p)
-            DenseRelevance.propagate(blas, layer.attentionOutput, segments: compactLRP, x: ctx[l].p, z: zBuf.p,
-                                     r: dT1.p + pGrad * h, ldr: h, rin: rC.p, accumulate: false,
-                                     s: sBuf.p, c: cBuf.p)
+            denseRelevance(layer.attentionOutput, x: ctx[l].p, forwardRows: examples, segments: compactLRP,
+                           r: dT1.p + pGrad * h, ldr: h, into: rC.p, accumulate: false)
         }
         // Back to full rows: the gradient at q (position 0), k and v (all positions).
         dQKV.p.update(repeating: 0, count: m * 3 * h)
@@ -90,10 +88,8 @@ extension Engine {
             if !lrp.isEmpty {
                 // Rc = fc(Wao, ctx, u); the "quick" detour: gradients of ctx at q, k, v with Rc,
                 // then fc(Wq, x, Rq) + fc(Wk, x, Rk) + fc(Wv, x, Rv), added to g1.
-                DenseRelevance.denominators(blas, layer.attentionOutput, x: ctx[l].p, rows: nRows, z: zBuf.p)
-                DenseRelevance.propagate(blas, layer.attentionOutput, segments: lrp, x: ctx[l].p, z: zBuf.p,
-                                         r: dT1.p + mGrad * h, ldr: h, rin: rC.p,
-                                         accumulate: false, s: sBuf.p, c: cBuf.p)
+                denseRelevance(layer.attentionOutput, x: ctx[l].p, forwardRows: nRows, segments: lrp,
+                               r: dT1.p + mGrad * h, ldr: h, into: rC.p, accumulate: false)
                 for s in lrp {
                     attentionBackward(blas, shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
                                       probs: probs[l].p + s.probOffset, dctx: rC.p + s.row * h,
@@ -126,14 +122,10 @@ extension Engine {
         blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
                   beta: 1, c: dA.p, ldc: h)
         if !lrp.isEmpty {
-            DenseRelevance.denominators(blas, layer.output, x: gelu[l].p, rows: forwardRows, z: zBuf.p)
-            DenseRelevance.propagate(blas, layer.output, segments: lrp, x: gelu[l].p, z: zBuf.p,
-                                     r: dT2.p + mGrad * h, ldr: h, rin: rI.p,
-                                     accumulate: false, s: sBuf.p, c: cBuf.p)
-            DenseRelevance.denominators(blas, layer.intermediate, x: attnOut[l].p, rows: forwardRows, z: zBuf.p)
-            DenseRelevance.propagate(blas, layer.intermediate, segments: lrp, x: attnOut[l].p, z: zBuf.p,
-                                     r: rI.p, ldr: inner, rin: dA.p + mGrad * h,
-                                     accumulate: true, s: sBuf.p, c: cBuf.p)
+            denseRelevance(layer.output, x: gelu[l].p, forwardRows: forwardRows, segments: lrp,
+                           r: dT2.p + mGrad * h, ldr: h, into: rI.p, accumulate: false)
+            denseRelevance(layer.intermediate, x: attnOut[l].p, forwardRows: forwardRows, segments: lrp,
+                           r: rI.p, ldr: inner, into: dA.p + mGrad * h, accumulate: true)
         }
         layerNormBackward(dy: dA.p, dt: dT1.p, segments: all, width: h, gamma: layer.attentionNorm.gamma.p,
                           xhat: xhat1[l].p, rstd: rstd1[l].p)
@@ -145,9 +137,17 @@ extension Engine {
         let layer = model.layers[l]
         let x = hidden[l].p
         for (k, dense) in [layer.query, layer.key, layer.value].enumerated() {
-            DenseRelevance.denominators(blas, dense, x: x, rows: forwardRows, z: zBuf.p)
-            DenseRelevance.propagate(blas, dense, segments: lrp, x: x, z: zBuf.p, r: rQKV.p + k * h, ldr: 3 * h,
-                                     rin: into, accumulate: true, s: sBuf.p, c: cBuf.p)
+            denseRelevance(dense, x: x, forwardRows: forwardRows, segments: lrp,
+                           r: rQKV.p + k * h, ldr: 3 * h, into: into, accumulate: true)
         }
+    }
+    /// The alpha-beta rule through `dense` for the LRP rows: its denominators
+    /// for the `forwardRows` rows of `x` (computed once, shared by every target),
+    /// then the relevance at its input.
+    private func denseRelevance(_ dense: Dense, x: UnsafePointer<Float>, forwardRows: Int, segments: [Segment],
+                                r: UnsafePointer<Float>, ldr: Int, into rin: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        DenseRelevance.denominators(blas, dense, x: x, rows: forwardRows, z: zBuf.p)
+        DenseRelevance.propagate(blas, dense, segments: segments, x: x, z: zBuf.p, r: r, ldr: ldr,
+                                 rin: rin, accumulate: accumulate, s: sBuf.p, c: cBuf.p)
     }
 }
