@@ -3,7 +3,7 @@ import PackageDescription
 
 // Dependencies point one way: bertlrp-batch -> Pipeline (+ IO for convert);
 // Pipeline -> Tokenizer, Inference, IO; Inference -> IO. Only Inference
-// touches BLAS, only IO touches zstd.
+// touches BLAS, only IO touches zstd and ISA-L.
 let package = Package(
     name: "bertlrp-batch",
     products: [
@@ -17,12 +17,18 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
-        .target(name: "IO", dependencies: ["CZstd"]),
+        // Intel ISA-L: CRC-32C (TF checkpoints) and CRC-32 (zip) with the
+        // processor's CRC and carry-less multiply instructions.
+        .systemLibrary(name: "CIsal", path: "Sources/CIsal", pkgConfig: "libisal",
+                       providers: [.apt(["libisal-dev"])]),
+        .target(name: "IO", dependencies: ["CZstd", "CIsal"]),
         .target(name: "Tokenizer"),
         .target(name: "Inference", dependencies: ["IO", "COpenBLAS"]),
         .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),
+        // Starts OpenBLAS with a pool of one (unless OPENBLAS_NUM_THREADS is set).
+        .target(name: "CStartup"),
         .executableTarget(name: "bertlrp-batch", dependencies: [
-            "Pipeline", "IO", "Tokenizer", "Inference",
+            "Pipeline", "IO", "Tokenizer", "Inference", "CStartup",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "IOTests", dependencies: ["IO"]),

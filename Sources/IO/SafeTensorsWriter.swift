@@ -28,12 +28,23 @@ public final class SafeTensorsWriter {
     public let entries: [Entry]
     /// Bytes of the whole file once finished.
     public let fileSize: Int
-    private var fd: Int32
+    private let file: Output
     private var written = 0 // data bytes appended so far
     private let dataSize: Int
-    private var buffer: UnsafeMutableRawPointer
+    /// Buffers filled here and written by the background thread, in turn:
+    /// while it writes one, the caller fills the next.
+    private var slots: [Slot]
+    private var current = 0
     private var buffered = 0
-    private static let bufferSize = 1 << 20
+    private let thread = SerialThread()
+    private static let bufferSize = 4 << 20
+
+    private struct Slot {
+        var memory: UnsafeMutableRawPointer
+        var capacity: Int
+        /// The write job that last used it.
+        var ticket = 0
+    }
 
     /// Entries are written in the order given (the reference writer sorts by
     /// dtype alignment, then name; callers that want that order sort first).
@@ -58,133 +69,176 @@ public final class SafeTensorsWriter {
         while header.count % 8 != 0 { header.append(0x20) }
         dataSize = offset
         fileSize = 8 + header.count + offset
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw IOFormatError.unreadable(file: path, reason: "cannot create: \(String(cString: strerror(errno)))")
         }
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 64)
+        file = Output(fd: fd, path: path)
+        slots = (0..<3).map { _ in Slot(memory: UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 64), capacity: Self.bufferSize) }
         var length = UInt64(header.count).littleEndian
-        try withUnsafeBytes(of: &length) { try writeAll($0) }
-        try header.withUnsafeBytes { try writeAll($0) }
+        try withUnsafeBytes(of: &length) { try file.writeAll($0) }
+        try header.withUnsafeBytes { try file.writeAll($0) }
     }
 
     deinit {
-        buffer.deallocate()
-        if fd >= 0 { close(fd) }
+        thread.stop()
+        for s in slots { s.memory.deallocate() }
     }
 
     /// Appends data bytes (of the current tensor, in header order).
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
-        guard bytes.count <= dataSize - written else {
-            throw IOFormatError.corrupt(file: path, detail: "more tensor bytes than the header declares")
+        var done = 0
+        while done < bytes.count {
+            let k = min(bytes.count - done, Self.bufferSize)
+            let dst = try reserve(k)
+            dst.baseAddress!.copyMemory(from: bytes.baseAddress! + done, byteCount: k)
+            try commit(k)
+            done += k
         }
-        written += bytes.count
-        if bytes.count >= Self.bufferSize {
-            try flush()
-            try writeAll(bytes)
-            return
-        }
-        if buffered + bytes.count > Self.bufferSize { try flush() }
-        (buffer + buffered).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        buffered += bytes.count
     }
 
-    /// A scratch area of up to `bufferSize` bytes to fill in place and then
-    /// commit with `commit(count)`, saving one copy for converted data.
+    /// A contiguous area of `count` bytes (any size) to fill in place and
+    /// then commit with `commit(count)`: the bytes go from there to the file
+    /// with no further copy, written by the background thread.
     public func reserve(_ count: Int) throws -> UnsafeMutableRawBufferPointer {
-        precondition(count <= Self.bufferSize)
-        if buffered + count > Self.bufferSize { try flush() }
-        return UnsafeMutableRawBufferPointer(start: buffer + buffered, count: count)
+        if buffered + count > slots[current].capacity {
+            try submitCurrent()
+            if slots[current].capacity < count {
+                slots[current].memory.deallocate()
+                slots[current].memory = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+                slots[current].capacity = count
+            }
+        }
+        return UnsafeMutableRawBufferPointer(start: slots[current].memory + buffered, count: count)
     }
 
     public func commit(_ count: Int) throws {
-        guard count <= dataSize - written else {
+        guard count <= dataSize - written, buffered + count <= slots[current].capacity else {
             throw IOFormatError.corrupt(file: path, detail: "more tensor bytes than the header declares")
         }
         written += count
         buffered += count
     }
 
+    /// Bytes worth handing over at a time.
     public static var chunkSize: Int { bufferSize }
-
-    /// glibc's `copy_file_range` (not in Swift's Glibc module: it is a GNU
-    /// extension), looked up once; nil where absent (then `sendfile`).
-    private typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int
-    private static let copyFileRange: CopyFileRange? = {
-        #if os(Linux)
-        guard let sym = dlsym(nil, "copy_file_range") else { return nil }
-        return unsafeBitCast(sym, to: CopyFileRange.self)
-        #else
-        return nil
-        #endif
-    }()
 
     /// Appends `count` bytes of another file, copied by the kernel
     /// (`copy_file_range`, page cache to page cache, as `cat` does) without
-    /// passing through this process; falls back to pread/write where unsupported.
+    /// passing through this process.
     func appendFile(_ source: MappedFile, offset: Int, count: Int) throws {
         guard count <= dataSize - written else {
             throw IOFormatError.corrupt(file: path, detail: "more tensor bytes than the header declares")
         }
         _ = try source.bytes(at: offset, count: count, what: "tensor data")
-        try flush()
-        var off = off_t(offset)
-        var left = count
-        #if os(Linux)
-        while left > 0 {
-            var n: Int
-            if let copyFileRange = Self.copyFileRange {
-                var inOff = Int64(off)
-                n = copyFileRange(source.fd, &inOff, fd, nil, min(left, 1 << 30), 0)
-                if n > 0 { off = off_t(inOff) }
-            } else {
-                n = sendfile(fd, source.fd, &off, min(left, 1 << 30))
-            }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EXDEV) { break }
-            guard n > 0 else {
-                throw IOFormatError.unreadable(file: path, reason: n == 0 ? "\(source.path) shrank while copying" : "copy failed: \(String(cString: strerror(errno)))")
-            }
-            left -= n
-        }
-        #endif
-        while left > 0 { // fallback: through the buffer
-            let k = min(left, Self.bufferSize)
-            try source.read(at: Int(off), into: UnsafeMutableRawBufferPointer(start: buffer, count: k), what: "tensor data")
-            try writeAll(UnsafeRawBufferPointer(start: buffer, count: k))
-            off += off_t(k)
-            left -= k
-        }
+        try submitCurrent()
+        let file = self.file
+        thread.submit { try file.copy(from: source, offset: offset, count: count) }
         written += count
     }
 
-    /// Checks every declared byte was written, flushes and closes.
+    /// Checks every declared byte was written, waits for the writes, closes.
     public func finish() throws {
-        try flush()
+        try submitCurrent()
+        try thread.drain()
         guard written == dataSize else {
             throw IOFormatError.truncated(file: path, detail: "wrote \(written) of \(dataSize) tensor bytes")
         }
-        let rc = close(fd)
-        fd = -1
-        guard rc == 0 else { throw IOFormatError.unreadable(file: path, reason: "close failed: \(String(cString: strerror(errno)))") }
+        try file.finish()
     }
 
-    private func flush() throws {
-        if buffered > 0 {
-            try writeAll(UnsafeRawBufferPointer(start: buffer, count: buffered))
-            buffered = 0
+    /// Hands the filled part of the current buffer to the thread and moves to
+    /// the next buffer once its previous write is done. Throws the first
+    /// write error as soon as it is known.
+    private func submitCurrent() throws {
+        if let error = thread.error { throw error }
+        guard buffered > 0 else { return }
+        let bytes = UnsafeRawBufferPointer(start: slots[current].memory, count: buffered)
+        let file = self.file
+        slots[current].ticket = thread.submit { try file.writeAll(bytes) }
+        buffered = 0
+        current = (current + 1) % slots.count
+        thread.wait(for: slots[current].ticket)
+    }
+
+    /// The output descriptor; used by the caller's thread for the header and
+    /// then only by the background thread.
+    private final class Output: @unchecked Sendable {
+        var fd: Int32
+        let path: String
+
+        init(fd: Int32, path: String) {
+            self.fd = fd
+            self.path = path
         }
-    }
 
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOFormatError.unreadable(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
+        deinit { if fd >= 0 { close(fd) } }
+
+        func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw IOFormatError.unreadable(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
+                }
+                done += n
             }
-            done += n
+        }
+
+        /// glibc's `copy_file_range` (not in Swift's Glibc module: it is a GNU
+        /// extension), looked up once; nil where absent (then `sendfile`).
+        private typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int
+        private static let copyFileRange: CopyFileRange? = {
+            #if os(Linux)
+            guard let sym = dlsym(nil, "copy_file_range") else { return nil }
+            return unsafeBitCast(sym, to: CopyFileRange.self)
+            #else
+            return nil
+            #endif
+        }()
+
+        /// `count` bytes of `source` at `offset`, by the kernel where it can;
+        /// otherwise through a buffer.
+        func copy(from source: MappedFile, offset: Int, count: Int) throws {
+            var off = off_t(offset)
+            var left = count
+            #if os(Linux)
+            while left > 0 {
+                var n: Int
+                if let copyFileRange = Self.copyFileRange {
+                    var inOff = Int64(off)
+                    n = copyFileRange(source.fd, &inOff, fd, nil, min(left, 1 << 30), 0)
+                    if n > 0 { off = off_t(inOff) }
+                } else {
+                    n = sendfile(fd, source.fd, &off, min(left, 1 << 30))
+                }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EXDEV) { break }
+                guard n > 0 else {
+                    throw IOFormatError.unreadable(file: path, reason: n == 0 ? "\(source.path) shrank while copying" : "copy failed: \(String(cString: strerror(errno)))")
+                }
+                left -= n
+            }
+            #endif
+            guard left > 0 else { return }
+            let chunk = min(left, 1 << 20)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+            defer { buffer.deallocate() }
+            while left > 0 {
+                let k = min(left, chunk)
+                let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<k])
+                try source.read(at: Int(off), into: part, what: "tensor data")
+                try writeAll(UnsafeRawBufferPointer(part))
+                off += off_t(k)
+                left -= k
+            }
+        }
+
+        func finish() throws {
+            let rc = close(fd)
+            fd = -1
+            guard rc == 0 else { throw IOFormatError.unreadable(file: path, reason: "close failed: \(String(cString: strerror(errno)))") }
         }
     }
 

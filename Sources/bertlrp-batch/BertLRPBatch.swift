@@ -1,4 +1,5 @@
 import ArgumentParser
+import CStartup
 import Foundation
 
 @main
@@ -13,7 +14,9 @@ struct BertLRPBatch: ParsableCommand {
     /// As ArgumentParser's, except that usage errors exit with 2 (CONTRACT.md
     /// section 6) instead of EX_USAGE (64).
     static func main() {
-        restartWithSingleThreadedBLAS()
+        // OpenBLAS has started with a pool of one (Sources/CStartup): the
+        // process may use every processor again.
+        startup_release_processors()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -28,18 +31,4 @@ struct BertLRPBatch: ParsableCommand {
         }
     }
 
-    /// OpenBLAS starts its thread pool when the binary loads, before `main`,
-    /// and the idle threads spin for a while: on a 2-core machine that takes a
-    /// core from a short command (it made `convert` up to twice as slow). Our
-    /// parallelism is one BLAS thread per worker (`Engine.setBLASThreads` grows
-    /// the pool where a benchmark asks for more), so unless the user chose a
-    /// count, start again with a pool of one. The process id stays the same.
-    private static func restartWithSingleThreadedBLAS() {
-        #if os(Linux)
-        guard getenv("OPENBLAS_NUM_THREADS") == nil else { return }
-        setenv("OPENBLAS_NUM_THREADS", "1", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // execv returns only when it failed: carry on with the pool as it is.
-        #endif
-    }
 }

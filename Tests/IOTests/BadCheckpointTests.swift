@@ -23,7 +23,7 @@ final class BadCheckpointTests: XCTestCase {
             }
             XCTAssertEqual(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[3...])), CRC32C.checksum(Array(bytes[3...])))
         }
-        // Large buffers take the three-stream path and crc32_combine: equal to small steps.
+        // Large buffers in one call equal small steps.
         let big = (0..<200_003).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 7) }
         big.withUnsafeBytes { raw in
             for start in [0, 1, 5] {
@@ -39,6 +39,30 @@ final class BadCheckpointTests: XCTestCase {
                 XCTAssertEqual(CRC32C.checksum(r), small)
                 XCTAssertEqual(CRC32.checksum(r), smallIEEE)
                 XCTAssertEqual(CRC32C.extend(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: r[0..<77])), UnsafeRawBufferPointer(rebasing: r[77...])), small)
+            }
+        }
+    }
+
+    /// ISA-L's CRCs against the definition (bit by bit) on every length
+    /// around its block sizes and every alignment, chained and in one go.
+    func testCRCsMatchBitwiseDefinition() {
+        func bitwise(_ poly: UInt32, _ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+            var c = ~crc
+            for b in bytes {
+                c ^= UInt32(b)
+                for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ poly : c >> 1 }
+            }
+            return ~c
+        }
+        var rng = FuzzTests.RNG(state: 0xC5C)
+        let bytes = (0..<70_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        bytes.withUnsafeBytes { raw in
+            for start in 0..<9 {
+                for count in [0, 1, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 4095, 4096, 65_543] {
+                    let r = UnsafeRawBufferPointer(rebasing: raw[start..<(start + count)])
+                    XCTAssertEqual(CRC32C.extend(0x1234_5678, r), bitwise(0x82F6_3B78, 0x1234_5678, r), "crc32c start \(start) count \(count)")
+                    XCTAssertEqual(CRC32.extend(0x1234_5678, r), bitwise(0xEDB8_8320, 0x1234_5678, r), "crc32 start \(start) count \(count)")
+                }
             }
         }
     }

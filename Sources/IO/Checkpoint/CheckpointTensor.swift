@@ -34,7 +34,7 @@ public struct CheckpointTensor: @unchecked Sendable {
 
 /// A checksum over a byte range that is verified at most once, however many
 /// tensors share the range (tied tensors in torch files share one storage).
-final class IntegrityCheck: @unchecked Sendable {
+final class IntegrityCheck {
     enum Kind {
         /// TensorBundle: masked crc32c over the range.
         case crc32cMasked(UInt32)
@@ -56,8 +56,8 @@ final class IntegrityCheck: @unchecked Sendable {
         self.what = what
     }
 
-    /// Set by the converter's thread when it has taken charge of this check
-    /// (verified it, or handed its bytes to the checksum worker).
+    /// Set by the converter when it has taken charge of this check (verified
+    /// it, or is checksumming the bytes as it reads them).
     var claimed = false
 
     /// Checksums the range through the mapping (for views that cover only part of it).

@@ -174,13 +174,10 @@ public enum CheckpointConverter {
 
         let entries = tensors.map { SafeTensorsWriter.Entry(name: $0.hf, dtype: options.dtype, shape: expected[$0.hf]!) }
         let writer = try SafeTensorsWriter(path: (temp as NSString).appendingPathComponent("model.safetensors"), entries: entries)
-        let scratch = TensorScratch(), ring = ChunkRing(), worker = ChecksumWorker()
-        defer { worker.stop() }
+        let scratch = TensorScratch()
         for t in tensors {
-            try TensorCopy.write(t.tensor, transpose: t.transpose, as: options.dtype, into: writer,
-                                 scratch: scratch, ring: ring, worker: worker, file: ckpt.file)
+            try TensorCopy.write(t.tensor, transpose: t.transpose, as: options.dtype, into: writer, scratch: scratch, file: ckpt.file)
         }
-        try worker.drain()
         try writer.finish()
 
         var notes: [String] = []

@@ -1,10 +1,11 @@
 import Foundation
 
-/// Reusable float buffers for whole-tensor work (transposes, strided torch
-/// views) and decoded chunks; grown as needed, freed at the end.
+/// Reusable buffers for whole-tensor work (transposes, strided torch views),
+/// decoded chunks and bytes read from the checkpoint; grown as needed, freed
+/// at the end.
 final class TensorScratch {
-    private var buffers: [UnsafeMutableRawPointer?] = [nil, nil]
-    private var capacities = [0, 0]
+    private var buffers: [UnsafeMutableRawPointer?] = [nil, nil, nil]
+    private var capacities = [0, 0, 0]
 
     private func buffer(_ slot: Int, bytes: Int) -> UnsafeMutableRawPointer {
         if capacities[slot] < bytes || buffers[slot] == nil {
@@ -20,22 +21,27 @@ final class TensorScratch {
         buffer(slot, bytes: 4 * n).bindMemory(to: Float.self, capacity: n)
     }
 
+    /// The buffer checkpoint bytes are read into.
+    func raw(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: buffer(2, bytes: bytes), count: bytes)
+    }
 
     deinit { for b in buffers { b?.deallocate() } }
 }
 
-/// Moves one checkpoint tensor into the safetensors writer: reads it in
-/// chunks (pread into a ring of buffers), hands each chunk to the checksum
-/// worker, and meanwhile decodes (F32/F16/BF16/F64, either byte order, any
-/// strides), transposes TF kernels and encodes to the output type. A tensor
-/// that needs no conversion is copied by the kernel (`copy_file_range`)
-/// while the worker checksums it through the map.
+/// Moves one checkpoint tensor into the safetensors writer: reads it (pread,
+/// in chunks where no transpose needs the whole), checksums what it read
+/// while it is in cache, decodes (F32/F16/BF16/F64, either byte order, any
+/// strides), transposes TF kernels and encodes to the output type, into the
+/// writer's buffers, which its own thread writes out meanwhile. A tensor
+/// with nothing to convert is read straight into the writer's buffer; one
+/// with nothing to convert or check is copied by the kernel.
 enum TensorCopy {
     /// Bytes read at a time for tensors streamed without a transpose.
     static let chunkBytes = 4 << 20
 
     static func write(_ t: CheckpointTensor, transpose: Bool, as out: TensorDType, into w: SafeTensorsWriter,
-                      scratch: TensorScratch, ring: ChunkRing, worker: ChecksumWorker, file: String) throws {
+                      scratch: TensorScratch, file: String) throws {
         guard let src = t.dtype, let mf = t.file else {
             throw IOFormatError.unsupported(file: file, detail: "tensor '\(t.name)' is \(t.typeName)")
         }
@@ -43,7 +49,7 @@ enum TensorCopy {
         let width = src.byteWidth
         let byteCount = n * width
         let encode = Encoder(out: out, name: t.name, file: file)
-        // Checksum while streaming when the tensor is exactly the checked range
+        // Checksum while reading when the tensor is exactly the checked range
         // (TF always; torch when the tensor is its whole storage); a view on
         // part of a storage has its storage checked first, through the map.
         var stream: IntegrityCheck?
@@ -70,46 +76,76 @@ enum TensorCopy {
         }
         let what = "tensor '\(t.name)'"
         if !transpose && src == out && !t.bigEndian {
-            // Nothing to convert: the kernel copies the bytes while the worker
-            // checksums them through the map.
-            if let stream {
-                worker.submitMapped(stream, try mf.bytes(at: t.byteOffset, count: byteCount, what: what))
+            guard let stream else {
+                // Nothing to convert or check: the kernel copies the bytes.
+                try w.appendFile(mf, offset: t.byteOffset, count: byteCount)
+                return
             }
-            try w.appendFile(mf, offset: t.byteOffset, count: byteCount)
+            // Nothing to convert: read straight into the writer's buffer and
+            // checksum there while the bytes are in cache (one pass over
+            // memory fewer than copying in the kernel and checksumming
+            // through the map, which also pays for the page faults).
+            var crc: UInt32 = 0
+            var i = 0
+            while i < byteCount {
+                let k = min(SafeTensorsWriter.chunkSize, byteCount - i)
+                let dst = try w.reserve(k)
+                try mf.read(at: t.byteOffset + i, into: dst, what: what)
+                crc = stream.extend(crc, UnsafeRawBufferPointer(dst))
+                try w.commit(k)
+                i += k
+            }
+            try stream.verify(computed: crc)
             return
         }
         if !transpose {
             let elementsPerChunk = max(1, chunkBytes / width)
             // Decode and encode a chunk at a time: no whole-tensor buffer.
-            let floats = scratch.floats(0, min(n, elementsPerChunk))
+            // Float32 output is decoded straight into the writer's buffer.
+            let floats = out == .f32 ? nil : scratch.floats(0, min(n, elementsPerChunk))
+            var crc: UInt32 = 0
             var i = 0
             while i < n {
                 let k = min(elementsPerChunk, n - i)
-                let chunk = try ring.next(bytes: k * width, worker: worker)
-                try mf.read(at: t.byteOffset + i * width, into: chunk.bytes, what: what)
-                let bytes = UnsafeRawBufferPointer(chunk.bytes)
-                if let stream { worker.submit(stream, bytes, last: i + k == n, slot: chunk.slot) }
-                decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: k, into: floats)
-                try encode.write(floats, count: k, into: w)
+                let chunk = scratch.raw(k * width)
+                try mf.read(at: t.byteOffset + i * width, into: chunk, what: what)
+                let bytes = UnsafeRawBufferPointer(chunk)
+                if let stream { crc = stream.extend(crc, bytes) }
+                if let floats {
+                    decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: k, into: floats)
+                    try encode.write(floats, count: k, into: w)
+                } else {
+                    let dst = try w.reserve(4 * k).bindMemory(to: Float.self)
+                    decode(bytes.baseAddress!, src, bigEndian: t.bigEndian, count: k, into: dst.baseAddress!)
+                    try w.commit(4 * k)
+                }
                 i += k
             }
+            try stream?.verify(computed: crc)
             return
         }
         // A TF kernel [in, out] -> [out, in]: the whole tensor (at most a few MB in BERT).
-        let chunk = try ring.next(bytes: byteCount, worker: worker)
-        try mf.read(at: t.byteOffset, into: chunk.bytes, what: what)
-        let raw = UnsafeRawBufferPointer(chunk.bytes)
-        if let stream { worker.submit(stream, raw, last: true, slot: chunk.slot) }
+        let chunk = scratch.raw(byteCount)
+        try mf.read(at: t.byteOffset, into: chunk, what: what)
+        let raw = UnsafeRawBufferPointer(chunk)
+        if let stream { try stream.verify(computed: stream.extend(0, raw)) }
         let (rows, cols) = (t.shape[0], t.shape[1])
-        let transposed = scratch.floats(1, n)
-        if src == .f32 && !t.bigEndian {
-            transposeF32(raw.baseAddress!, rows: rows, cols: cols, into: transposed)
-        } else {
-            let floats = scratch.floats(0, n)
-            decode(raw.baseAddress!, src, bigEndian: t.bigEndian, count: n, into: floats)
-            transposeF32(UnsafeRawPointer(floats), rows: rows, cols: cols, into: transposed)
+        var floats = UnsafeRawPointer(raw.baseAddress!)
+        if src != .f32 || t.bigEndian {
+            let decoded = scratch.floats(0, n)
+            decode(raw.baseAddress!, src, bigEndian: t.bigEndian, count: n, into: decoded)
+            floats = UnsafeRawPointer(decoded)
         }
-        try encode.write(transposed, count: n, into: w)
+        if out == .f32 {
+            // Straight into the writer's buffer: no copy between here and the file.
+            let dst = try w.reserve(4 * n).bindMemory(to: Float.self)
+            transposeF32(floats, rows: rows, cols: cols, into: dst.baseAddress!)
+            try w.commit(4 * n)
+        } else {
+            let transposed = scratch.floats(1, n)
+            transposeF32(floats, rows: rows, cols: cols, into: transposed)
+            try encode.write(transposed, count: n, into: w)
+        }
     }
 
     /// Row-major `[rows, cols]` float32 (little-endian host, maybe unaligned)
@@ -241,154 +277,6 @@ enum TensorCopy {
             if f.isNaN { return UInt16(x >> 16) | 0x40 }
             let rounded = x &+ 0x7FFF &+ ((x >> 16) & 1)
             return UInt16(rounded >> 16)
-        }
-    }
-}
-
-/// A few buffers the checkpoint is read into, used in turn: while the
-/// converter works on one, the checksum worker may still be reading the
-/// previous ones.
-final class ChunkRing {
-    private var buffers: [UnsafeMutableRawPointer?]
-    private var capacities: [Int]
-    private var turn = 0
-
-    init(slots: Int = 3) {
-        buffers = [UnsafeMutableRawPointer?](repeating: nil, count: slots)
-        capacities = [Int](repeating: 0, count: slots)
-    }
-
-    /// The next buffer, once the worker is done with it, holding at least `bytes`.
-    func next(bytes: Int, worker: ChecksumWorker) throws -> (slot: Int, bytes: UnsafeMutableRawBufferPointer) {
-        let slot = turn
-        turn = (turn + 1) % buffers.count
-        worker.waitUntilFree(slot)
-        if capacities[slot] < bytes || buffers[slot] == nil {
-            buffers[slot]?.deallocate()
-            buffers[slot] = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
-            capacities[slot] = max(bytes, 64)
-        }
-        return (slot, UnsafeMutableRawBufferPointer(start: buffers[slot]!, count: bytes))
-    }
-
-    deinit { for b in buffers { b?.deallocate() } }
-}
-
-/// Computes the checksums of the chunks the converter reads, on a second
-/// thread, so that checksumming overlaps reading, converting and writing.
-/// Chunks of one check arrive in order; a mismatch is kept and thrown by
-/// `drain()`, which the converter calls before it puts the output in place.
-final class ChecksumWorker: @unchecked Sendable {
-    private struct Job {
-        let check: IntegrityCheck
-        let bytes: UnsafeRawBufferPointer
-        let last: Bool
-        /// The ring buffer holding the bytes, or -1 for bytes in the map
-        /// (whose pages the worker drops again when done).
-        let slot: Int
-    }
-
-    private let condition = NSCondition()
-    private var jobs: [Job] = []
-    private var head = 0
-    private var busy: [Bool]
-    private var pending = 0
-    private var closed = false
-    private var exited = false
-    private var failure: Error?
-    // Worker-thread state: the check being summed and its running checksum.
-    private var current: IntegrityCheck?
-    private var running: UInt32 = 0
-
-    init(slots: Int = 3) {
-        busy = [Bool](repeating: false, count: slots)
-        // A plain pthread: Foundation's Thread spun in sched_yield here
-        // (thousands of calls, ~0.07 s of a 0.5 s conversion).
-        var thread = pthread_t()
-        let me = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { arg in
-            let worker = Unmanaged<ChecksumWorker>.fromOpaque(arg!).takeRetainedValue()
-            worker.run()
-            return nil
-        }, me)
-        precondition(rc == 0, "cannot start the checksum thread")
-        pthread_detach(thread)
-    }
-
-    func submit(_ check: IntegrityCheck, _ bytes: UnsafeRawBufferPointer, last: Bool, slot: Int) {
-        condition.lock()
-        jobs.append(Job(check: check, bytes: bytes, last: last, slot: slot))
-        busy[slot] = true
-        pending += 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// A whole checked range, read through the map.
-    func submitMapped(_ check: IntegrityCheck, _ bytes: UnsafeRawBufferPointer) {
-        condition.lock()
-        jobs.append(Job(check: check, bytes: bytes, last: true, slot: -1))
-        pending += 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func waitUntilFree(_ slot: Int) {
-        condition.lock()
-        while busy[slot] { condition.wait() }
-        condition.unlock()
-    }
-
-    /// Waits for every submitted chunk and throws the first mismatch.
-    func drain() throws {
-        condition.lock()
-        while pending > 0 { condition.wait() }
-        let failure = self.failure
-        condition.unlock()
-        if let failure { throw failure }
-    }
-
-    /// Ends the worker thread (after the chunks already submitted).
-    func stop() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        while !exited { condition.wait() }
-        condition.unlock()
-    }
-
-    private func run() {
-        while true {
-            condition.lock()
-            while head == jobs.count && !closed { condition.wait() }
-            if head == jobs.count {
-                exited = true
-                condition.broadcast()
-                condition.unlock()
-                return
-            }
-            let job = jobs[head]
-            head += 1
-            if head > 64 { jobs.removeFirst(head); head = 0 }
-            let failed = failure != nil
-            condition.unlock()
-
-            var error: Error?
-            if !failed {
-                if current !== job.check { current = job.check; running = 0 }
-                running = job.check.extend(running, job.bytes)
-                if job.last {
-                    do { try job.check.verify(computed: running) } catch let e { error = e }
-                    current = nil
-                }
-            }
-            if job.slot < 0 { job.check.file.release(offset: job.check.offset, count: job.check.count) }
-            condition.lock()
-            if let error, failure == nil { failure = error }
-            if job.slot >= 0 { busy[job.slot] = false }
-            pending -= 1
-            condition.broadcast()
-            condition.unlock()
         }
     }
 }
