@@ -123,20 +123,6 @@ public final class SafeTensorsWriter {
     /// Bytes worth handing over at a time.
     public static var chunkSize: Int { bufferSize }
 
-    /// Appends `count` bytes of another file, copied by the kernel
-    /// (`copy_file_range`, page cache to page cache, as `cat` does) without
-    /// passing through this process.
-    func appendFile(_ source: MappedFile, offset: Int, count: Int) throws {
-        guard count <= dataSize - written else {
-            throw IOFormatError.corrupt(file: path, detail: "more tensor bytes than the header declares")
-        }
-        _ = try source.bytes(at: offset, count: count, what: "tensor data")
-        try submitCurrent()
-        let file = self.file
-        thread.submit { try file.copy(from: source, offset: offset, count: count) }
-        written += count
-    }
-
     /// Checks every declared byte was written, waits for the writes, closes.
     public func finish() throws {
         try submitCurrent()
@@ -183,55 +169,6 @@ public final class SafeTensorsWriter {
                     throw IOFormatError.unreadable(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
                 }
                 done += n
-            }
-        }
-
-        /// glibc's `copy_file_range` (not in Swift's Glibc module: it is a GNU
-        /// extension), looked up once; nil where absent (then `sendfile`).
-        private typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int
-        private static let copyFileRange: CopyFileRange? = {
-            #if os(Linux)
-            guard let sym = dlsym(nil, "copy_file_range") else { return nil }
-            return unsafeBitCast(sym, to: CopyFileRange.self)
-            #else
-            return nil
-            #endif
-        }()
-
-        /// `count` bytes of `source` at `offset`, by the kernel where it can;
-        /// otherwise through a buffer.
-        func copy(from source: MappedFile, offset: Int, count: Int) throws {
-            var off = off_t(offset)
-            var left = count
-            #if os(Linux)
-            while left > 0 {
-                var n: Int
-                if let copyFileRange = Self.copyFileRange {
-                    var inOff = Int64(off)
-                    n = copyFileRange(source.fd, &inOff, fd, nil, min(left, 1 << 30), 0)
-                    if n > 0 { off = off_t(inOff) }
-                } else {
-                    n = sendfile(fd, source.fd, &off, min(left, 1 << 30))
-                }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EXDEV) { break }
-                guard n > 0 else {
-                    throw IOFormatError.unreadable(file: path, reason: n == 0 ? "\(source.path) shrank while copying" : "copy failed: \(String(cString: strerror(errno)))")
-                }
-                left -= n
-            }
-            #endif
-            guard left > 0 else { return }
-            let chunk = min(left, 1 << 20)
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-            defer { buffer.deallocate() }
-            while left > 0 {
-                let k = min(left, chunk)
-                let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<k])
-                try source.read(at: Int(off), into: part, what: "tensor data")
-                try writeAll(UnsafeRawBufferPointer(part))
-                off += off_t(k)
-                left -= k
             }
         }
 

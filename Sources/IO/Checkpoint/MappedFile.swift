@@ -7,9 +7,8 @@ import Foundation
 
 /// A whole file mapped read-only, plus its descriptor. The structure of a
 /// checkpoint (index tables, pickles, zip directories) is parsed through the
-/// map, and checksums are computed through it, so a 440 MB model is never
-/// copied into memory; tensor data is moved with `read(at:into:)` (pread) or
-/// by the kernel (`SafeTensorsWriter.appendFile`).
+/// map, so a 440 MB model is never copied into memory; tensor data is read
+/// in pieces with `read(at:into:)` (pread) and checksummed as it is read.
 ///
 /// Every access goes through `bytes(at:count:what:)`, which checks the range
 /// against the file size and throws `IOFormatError.truncated` naming the file.
