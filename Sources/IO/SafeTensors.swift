@@ -143,7 +143,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 }
             case .f16:
                 return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                    for i in 0..<n { buf[i] = HalfFloat.toFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                    if n > 0 { HalfFloat.toFloat(raw.baseAddress!, count: n, into: buf.baseAddress!) }
                     count = n
                 }
             case .bf16:
@@ -173,6 +173,48 @@ public enum HalfFloat {
         }
         if exp == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
         return Float(bitPattern: sign | ((exp + 112) << 23) | (mant << 13))
+    }
+
+    /// `n` little-endian halves at `src` (any alignment) into floats, with no
+    /// branches (bits moved into place and rebiased; subnormals through one
+    /// float subtraction), so that the compiler vectorizes the loop (about
+    /// 0.4 ns a value here); same results as `toFloat(_:)`.
+    public static func toFloat(_ src: UnsafeRawPointer, count n: Int, into dst: UnsafeMutablePointer<Float>) {
+        for i in 0..<n {
+            let h = UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)))
+            let em = (h & 0x7FFF) &<< 13
+            let exp = h & 0x7C00
+            var bits = em &+ (112 << 23) // rebias 15 -> 127
+            bits = exp == 0x7C00 ? bits &+ (112 << 23) : bits // inf, NaN: exponent 255
+            // exponent 0: (1.m x 2^-14) - 2^-14 = 0.m x 2^-14, exactly.
+            let sub = (Float(bitPattern: em &+ (113 << 23)) - Float(bitPattern: 113 << 23)).bitPattern
+            bits = exp == 0 ? sub : bits
+            dst[i] = Float(bitPattern: bits | (h & 0x8000) &<< 16)
+        }
+    }
+
+    /// `n` floats into little-endian halves at `dst` (any alignment), with no
+    /// branches so that the compiler vectorizes the loop; same results as
+    /// `fromFloat(_:)`. Returns true when a finite value was too large for a
+    /// half (became infinity).
+    public static func fromFloat(_ src: UnsafePointer<Float>, count n: Int, into dst: UnsafeMutableRawPointer) -> Bool {
+        var overflowed: UInt32 = 0
+        for i in 0..<n {
+            let x = src[i].bitPattern
+            let a = x & 0x7FFF_FFFF
+            // Normal: rebias 127 -> 15, round the 13 dropped bits to nearest even.
+            var o = (a &- 0x3800_0000 &+ 0xFFF &+ ((a &>> 13) & 1)) &>> 13
+            // Below 2^-14: adding 0.5 (whose ulp, 2^-24, is a subnormal half's
+            // unit) rounds to nearest even into the low bits.
+            let sub = (Float(bitPattern: a) + 0.5).bitPattern &- 0x3F00_0000
+            o = a < 0x3880_0000 ? sub : o
+            let big = a >= 0x477F_F000 // rounds to >= 65520
+            o = big ? 0x7C00 : o
+            o = a > 0x7F80_0000 ? 0x7E00 : o // NaN
+            overflowed |= big && a < 0x7F80_0000 ? 1 : 0
+            (dst + 2 &* i).storeBytes(of: UInt16(truncatingIfNeeded: o | (x &>> 16) & 0x8000).littleEndian, as: UInt16.self)
+        }
+        return overflowed != 0
     }
 
     /// Round to nearest even, as torch's `.half()` does.

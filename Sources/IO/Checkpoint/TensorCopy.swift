@@ -194,10 +194,12 @@ enum TensorCopy {
             for i in 0..<n { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case (.f32, true):
             for i in 0..<n { dst[i] = Float(bitPattern: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-        case (.f16, _):
+        case (.f16, false):
+            HalfFloat.toFloat(raw, count: n, into: dst)
+        case (.f16, true):
             for i in 0..<n {
                 let v = raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                dst[i] = HalfFloat.toFloat(bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v))
+                dst[i] = HalfFloat.toFloat(UInt16(bigEndian: v))
             }
         case (.bf16, _):
             for i in 0..<n {
@@ -253,11 +255,10 @@ enum TensorCopy {
                 let k = min(chunk, n - i)
                 let dst = try w.reserve(2 * k)
                 var overflow = false
-                for j in 0..<k {
-                    let f = src[i + j]
-                    let h = out == .f16 ? HalfFloat.fromFloat(f) : Self.bfloat16(f)
-                    dst.storeBytes(of: h.littleEndian, toByteOffset: 2 * j, as: UInt16.self)
-                    overflow = overflow || (out == .f16 && (h & 0x7FFF) == 0x7C00 && f.isFinite)
+                if out == .f16 {
+                    overflow = HalfFloat.fromFloat(src + i, count: k, into: dst.baseAddress!)
+                } else {
+                    for j in 0..<k { dst.storeBytes(of: Self.bfloat16(src[i + j]).littleEndian, toByteOffset: 2 * j, as: UInt16.self) }
                 }
                 if overflow {
                     throw IOFormatError.unsupported(file: file, detail: "tensor '\(name)' has values beyond the float16 range (65504); use --dtype f32")
