@@ -3,7 +3,8 @@ import CIsal
 /// The two CRC-32 flavours checkpoints carry, computed by Intel ISA-L, which
 /// picks at run time the fastest code the processor allows (the SSE4.2 crc32
 /// instruction, carry-less multiply folding, AVX-512) so that checking a
-/// checkpoint keeps up with copying it:
+/// checkpoint keeps up with copying it (through the wrappers in
+/// Sources/CIsal/shim.h, which clear the AVX upper state ISA-L leaves dirty):
 /// - `CRC32C`: Castagnoli (reflected 0x82F63B78), used by TensorFlow's
 ///   TensorBundle for block trailers and tensor data, with TF's masking
 ///   (`tensorflow/core/lib/hash/crc32c.h`).
@@ -20,12 +21,12 @@ public enum CRC32C {
         guard let base = bytes.baseAddress else { return crc }
         // ISA-L's iSCSI CRC works on the raw register (no inversion in or out)
         // and takes an Int32 length.
-        let p = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
+        let p = base.assumingMemoryBound(to: UInt8.self)
         var c = ~crc
         var done = 0
         while done < bytes.count {
             let k = min(bytes.count - done, 1 << 30)
-            c = crc32_iscsi(p + done, Int32(k), c)
+            c = bertlrp_crc32c_raw(c, p + done, Int32(k))
             done += k
         }
         return ~c
@@ -48,6 +49,6 @@ public enum CRC32 {
     /// zlib's `crc32(crc, buf, len)`.
     public static func extend(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress else { return crc }
-        return crc32_gzip_refl(crc, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
+        return bertlrp_crc32(crc, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
     }
 }
