@@ -20,6 +20,7 @@ struct Merge: ParsableCommand {
     var shardSize: Int?
 
     func run() throws {
+        var failed = 0
         try exitingOnFailure {
             if let shardSize, shardSize < 1 { throw CommandFailure("--shard-size \(shardSize): at least 1") }
             let started = Date()
@@ -27,6 +28,9 @@ struct Merge: ParsableCommand {
             let dup = s.duplicates > 0 ? ", \(s.duplicates) duplicates dropped" : ""
             let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
             FileHandle.standardError.write(Data("bertlrp-batch: merged \(runs.count) runs: \(s.records) records, \(s.errors) errors in \(s.shards) shards\(dup) in \(seconds) s -> \(output)\n".utf8))
+            failed = s.errors
         }
+        // As for a run (CONTRACT.md section 6): 3 when the merged run holds bad records.
+        if failed > 0 { throw ExitCode(3) }
     }
 }

@@ -228,6 +228,23 @@ final class AttributeEndToEndTests: XCTestCase {
         let all = (records.map { $0["index"] as! Int } + errors.map { $0["index"] as! Int }).sorted()
         XCTAssertEqual(all, Array(0..<(2 * n)))
         XCTAssertTrue(r.stderr.contains("\(good) records, \(expectedBad.count) errors"), r.stderr)
+
+        // The same input in two partitions, merged: the same records and bad
+        // records, and merge reports them with exit 3 as the run did.
+        var parts: [String] = []
+        for i in 0..<2 {
+            let dir = base.appendingPathComponent("part\(i)").path
+            let p = try runBinary(engineArgs + ["--methods", "lat", "--partition", "\(i)/2", "-o", dir, jsonlURL.path, tsvURL.path])
+            XCTAssertEqual(p.status, i == 1 ? 3 : 0, p.stderr) // the bad lines all have odd indices
+            parts.append(dir)
+        }
+        let merged = base.appendingPathComponent("merged")
+        let m = try runBinary(["merge"] + parts + ["-o", merged.path])
+        XCTAssertEqual(m.status, 3, m.stderr)
+        XCTAssertTrue(m.stderr.contains("\(good) records, \(expectedBad.count) errors"), m.stderr)
+        XCTAssertEqual(try shardLines(merged).count, good)
+        let mergedErrors = try jsonObjects(try String(contentsOf: merged.appendingPathComponent("errors.jsonl"), encoding: .utf8).split(separator: "\n").map(String.init))
+        XCTAssertEqual(mergedErrors.map { $0["index"] as! Int }, errors.map { $0["index"] as! Int }.sorted())
     }
 
     /// Usage and configuration errors: exit 2 and one line naming what is wrong.
