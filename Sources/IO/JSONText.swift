@@ -46,13 +46,43 @@ public enum JSONText {
         }
     }
 
-    public static func appendFloats(_ xs: [Float], to out: inout [UInt8]) {
+    /// Appends `[x0, x1, ...]` (elements separated by ", "), each element
+    /// written by `element`: the one array writer of the output records and
+    /// of `tokenize`.
+    @inlinable
+    public static func appendArray<S: Sequence>(_ xs: S, to out: inout [UInt8], _ element: (S.Element, inout [UInt8]) -> Void) {
         out.append(0x5B)
-        for (i, x) in xs.enumerated() {
-            if i > 0 { out.append(0x2C) }
-            appendFloat(x, to: &out)
+        var first = true
+        for x in xs {
+            if !first { out.append(contentsOf: [0x2C, 0x20]) }
+            first = false
+            element(x, &out)
         }
         out.append(0x5D)
+    }
+
+    public static func appendFloats(_ xs: [Float], to out: inout [UInt8]) {
+        appendArray(xs, to: &out) { appendFloat($0, to: &$1) }
+    }
+
+    public static func appendStrings(_ xs: some Sequence<String>, to out: inout [UInt8]) {
+        appendArray(xs, to: &out) { appendString($0, to: &$1) }
+    }
+
+    public static func appendInts(_ xs: some Sequence<Int>, to out: inout [UInt8]) {
+        appendArray(xs, to: &out) { appendInt($0, to: &$1) }
+    }
+
+    /// Token offsets: `[start, end]` each, `null` for special tokens.
+    public static func appendSpans(_ xs: some Sequence<(start: Int, end: Int)?>, to out: inout [UInt8]) {
+        appendArray(xs, to: &out) { span, out in
+            guard let span else { return out.append(contentsOf: "null".utf8) }
+            out.append(0x5B)
+            appendInt(span.start, to: &out)
+            out.append(contentsOf: [0x2C, 0x20])
+            appendInt(span.end, to: &out)
+            out.append(0x5D)
+        }
     }
 
     public static func appendInt(_ x: Int, to out: inout [UInt8]) {

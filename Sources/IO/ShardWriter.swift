@@ -122,7 +122,7 @@ public final class ErrorsFile {
     /// (the length the manifest vouches for).
     public init(url: URL, keepBytes: Int) throws {
         if !FileManager.default.fileExists(atPath: url.path) {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil) // a failure shows in truncate below
         }
         guard truncate(url.path, off_t(keepBytes)) == 0 else { throw OutputError.errno(url.path, "cannot truncate") }
         file = try OutputFile(path: url.path, append: true)

@@ -16,7 +16,7 @@ extension Engine {
     }
 
     func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int], backward: Bool) {
-        let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
+        let c = model.config, h = c.hiddenSize
         let n = forwardRow.last! + inputs.last!.ids.count
         // Embeddings: word + position + token type, then LayerNorm.
         let sum = embSum.p

@@ -28,40 +28,23 @@ public enum RecordJSON {
             out.append(contentsOf: ", \"text_b\": ".utf8)
             JSONText.appendString(b, to: &out)
         }
-        out.append(contentsOf: ", \"tokens\": [".utf8)
-        for (i, t) in tokenized.tokens.enumerated() {
-            if i > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONText.appendString(t, to: &out)
-        }
-        out.append(contentsOf: "], \"offsets\": [".utf8)
-        for (i, o) in tokenized.offsets.enumerated() {
-            if i > 0 { out.append(contentsOf: ", ".utf8) }
-            if let o {
-                out.append(0x5B)
-                JSONText.appendInt(o.start, to: &out)
-                out.append(contentsOf: ", ".utf8)
-                JSONText.appendInt(o.end, to: &out)
-                out.append(0x5D)
-            } else {
-                out.append(contentsOf: "null".utf8)
-            }
-        }
-        out.append(contentsOf: "], \"segments\": [".utf8)
-        for (i, s) in tokenized.segments.enumerated() {
-            if i > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONText.appendInt(Int(s), to: &out)
-        }
-        out.append(contentsOf: "], \"truncated\": ".utf8)
+        out.append(contentsOf: ", \"tokens\": ".utf8)
+        JSONText.appendStrings(tokenized.tokens, to: &out)
+        out.append(contentsOf: ", \"offsets\": ".utf8)
+        JSONText.appendSpans(tokenized.offsets.lazy.map { $0.map { (Int($0.start), Int($0.end)) } }, to: &out)
+        out.append(contentsOf: ", \"segments\": ".utf8)
+        JSONText.appendInts(tokenized.segments.lazy.map { Int($0) }, to: &out)
+        out.append(contentsOf: ", \"truncated\": ".utf8)
         out.append(contentsOf: (tokenized.truncated ? "true" : "false").utf8)
         out.append(contentsOf: ", \"logits\": ".utf8)
-        appendFloats(result.logits, to: &out)
+        JSONText.appendFloats(result.logits, to: &out)
         out.append(contentsOf: ", \"probs\": ".utf8)
-        appendFloats(result.probs, to: &out)
+        JSONText.appendFloats(result.probs, to: &out)
         out.append(contentsOf: ", \"predicted\": ".utf8)
         JSONText.appendInt(result.predicted, to: &out)
         if methods.contains(.lat), let lat = result.lat {
             out.append(contentsOf: ", \"lat\": ".utf8)
-            appendFloats(lat, to: &out)
+            JSONText.appendFloats(lat, to: &out)
         }
         if methods.needsTargets {
             out.append(contentsOf: ", \"attributions\": [".utf8)
@@ -71,15 +54,15 @@ public enum RecordJSON {
                 JSONText.appendInt(a.target, to: &out)
                 if methods.contains(.gs), let v = a.gs {
                     out.append(contentsOf: ", \"gs\": ".utf8)
-                    appendFloats(v, to: &out)
+                    JSONText.appendFloats(v, to: &out)
                 }
                 if methods.contains(.gi), let v = a.gi {
                     out.append(contentsOf: ", \"gi\": ".utf8)
-                    appendFloats(v, to: &out)
+                    JSONText.appendFloats(v, to: &out)
                 }
                 if methods.contains(.lrp), let v = a.lrp {
                     out.append(contentsOf: ", \"lrp\": ".utf8)
-                    appendFloats(v, to: &out)
+                    JSONText.appendFloats(v, to: &out)
                 }
                 out.append(0x7D)
             }
@@ -87,15 +70,6 @@ public enum RecordJSON {
         }
         out.append(0x7D)
         return out
-    }
-
-    static func appendFloats(_ xs: [Float], to out: inout [UInt8]) {
-        out.append(0x5B)
-        for (i, x) in xs.enumerated() {
-            if i > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONText.appendFloat(x, to: &out)
-        }
-        out.append(0x5D)
     }
 
     /// The input index of a record line, read from its start (`{"index": N, ...`).

@@ -126,35 +126,14 @@ struct Tokenize: ParsableCommand {
             out.append(contentsOf: ", \"id\": ".utf8)
             JSONText.appendString(id, to: &out)
         }
-        out.append(contentsOf: ", \"tokens\": [".utf8)
-        for (k, id) in e.ids.enumerated() {
-            if k > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONText.appendString(tokenizer.vocabulary.token(of: Int(id)), to: &out)
-        }
-        out.append(contentsOf: "], \"ids\": [".utf8)
-        for (k, id) in e.ids.enumerated() {
-            if k > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONText.appendInt(Int(id), to: &out)
-        }
-        out.append(contentsOf: "], \"offsets\": [".utf8)
-        for (k, o) in e.offsets.enumerated() {
-            if k > 0 { out.append(contentsOf: ", ".utf8) }
-            if let o {
-                out.append(0x5B)
-                JSONText.appendInt(Int(o.start), to: &out)
-                out.append(contentsOf: ", ".utf8)
-                JSONText.appendInt(Int(o.end), to: &out)
-                out.append(0x5D)
-            } else {
-                out.append(contentsOf: "null".utf8)
-            }
-        }
-        out.append(contentsOf: "], \"segments\": [".utf8)
-        for (k, s) in e.segments.enumerated() {
-            if k > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONText.appendInt(Int(s), to: &out)
-        }
-        out.append(0x5D)
+        out.append(contentsOf: ", \"tokens\": ".utf8)
+        JSONText.appendStrings(e.ids.lazy.map { tokenizer.vocabulary.token(of: Int($0)) }, to: &out)
+        out.append(contentsOf: ", \"ids\": ".utf8)
+        JSONText.appendInts(e.ids.lazy.map { Int($0) }, to: &out)
+        out.append(contentsOf: ", \"offsets\": ".utf8)
+        JSONText.appendSpans(e.offsets.lazy.map { $0.map { (Int($0.start), Int($0.end)) } }, to: &out)
+        out.append(contentsOf: ", \"segments\": ".utf8)
+        JSONText.appendInts(e.segments.lazy.map { Int($0) }, to: &out)
         if truncation {
             out.append(contentsOf: (e.truncated ? ", \"truncated\": true" : ", \"truncated\": false").utf8)
         }
