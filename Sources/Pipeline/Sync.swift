@@ -105,3 +105,16 @@ final class Worker: @unchecked Sendable {
 
     func join() { done.wait() }
 }
+
+/// Runs `body(0)`, ..., `body(n - 1)` each on a thread of its own and waits
+/// for all. The parallel loop for compute: not
+/// `DispatchQueue.concurrentPerform`, because libdispatch counts the
+/// processors in its initializer, while the process is still held to one
+/// (Sources/CStartup), and would then run the iterations one after another.
+public enum Parallel {
+    public static func run(_ n: Int, name: String, _ body: @escaping @Sendable (Int) -> Void) {
+        if n == 1 { return body(0) }
+        let workers = (0..<n).map { w in Worker(name: "\(name)-\(w)") { body(w) } }
+        for w in workers { w.join() }
+    }
+}

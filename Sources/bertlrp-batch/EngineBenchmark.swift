@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Inference
 import IO
+import Pipeline
 import Tokenizer
 
 /// `bertlrp-batch benchmark engine`: throughput of the inference engine for
@@ -108,7 +109,7 @@ struct EngineBenchmark: ParsableCommand {
                     for b in batches { _ = try? engines[0].run(b, methods: methods, targets: .predicted) }
                 } else {
                     let next = Counter()
-                    DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    Parallel.run(workers, name: "bertlrp-benchmark") { [engines] w in
                         while let i = next.take(below: batches.count) {
                             _ = try? engines[w].run(batches[i], methods: methods, targets: .predicted)
                         }
