@@ -1,13 +1,12 @@
 import Foundation
 import IO
 
-/// A dense layer `y = x · Wᵀ + b`, with what the seed's alpha-beta rule
-/// (`backprop_lrp_fc` in code/util/lrp.py) needs precomputed once at load time.
-struct Dense: Sendable {
+/// What the seed's alpha-beta rule (`backprop_lrp_fc` in code/util/lrp.py)
+/// needs of a dense layer, precomputed once at load time, and only when the
+/// run asks for LRP: it is twice the size of the weights.
+struct AlphaBetaWeights: Sendable {
     let inFeatures: Int
     let outFeatures: Int
-    let weight: FloatBuffer      // [out, in]
-    let bias: FloatBuffer        // [out]
     /// `[W⁺; W⁻]`: the clamped weights stacked, so that `x·W⁺ᵀ` and `x·W⁻ᵀ`
     /// (and `s⁺·W⁺ + s⁻·W⁻`) each take one sgemm.
     let plusMinus: FloatBuffer   // [2·out, in]
@@ -18,11 +17,39 @@ struct Dense: Sendable {
         precondition(weight.count == inFeatures * outFeatures && bias.count == outFeatures)
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.weight = FloatBuffer(weight)
-        self.bias = FloatBuffer(bias)
-        self.plusMinus = FloatBuffer(weight.map { max($0, 0) } + weight.map { min($0, 0) })
+        let plusMinus = FloatBuffer(count: 2 * weight.count)
+        for (k, w) in weight.enumerated() {
+            plusMinus.p[k] = max(w, 0)
+            plusMinus.p[weight.count + k] = min(w, 0)
+        }
+        self.plusMinus = plusMinus
         self.biasPlus = FloatBuffer(bias.map { max($0, 0) })
         self.biasMinus = FloatBuffer(bias.map { min($0, 0) })
+    }
+}
+
+/// A dense layer `y = x · Wᵀ + b`.
+struct Dense: Sendable {
+    let inFeatures: Int
+    let outFeatures: Int
+    let weight: FloatBuffer      // [out, in]
+    let bias: FloatBuffer        // [out]
+    /// nil when the model was loaded without LRP.
+    let alphaBeta: AlphaBetaWeights?
+
+    init(weight: [Float], bias: [Float], inFeatures: Int, outFeatures: Int, relevance: Bool) {
+        precondition(weight.count == inFeatures * outFeatures && bias.count == outFeatures)
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.weight = FloatBuffer(weight)
+        self.bias = FloatBuffer(bias)
+        alphaBeta = relevance ? AlphaBetaWeights(weight: weight, bias: bias, inFeatures: inFeatures, outFeatures: outFeatures) : nil
+    }
+
+    /// The alpha-beta weights; asking for them of a model loaded without LRP is a bug of ours.
+    var rule: AlphaBetaWeights {
+        guard let alphaBeta else { preconditionFailure("LRP asked of a model loaded without its alpha-beta weights") }
+        return alphaBeta
     }
 }
 
@@ -33,12 +60,12 @@ struct LayerNormWeights: Sendable {
 
 /// One encoder layer, names as in the Hugging Face checkpoints.
 struct EncoderLayer: Sendable {
-    let query: Dense
-    let key: Dense
-    let value: Dense
     /// Query, key and value weights stacked for the forward pass: one sgemm.
     let qkvWeight: FloatBuffer   // [3H, H]
     let qkvBias: FloatBuffer     // [3H]
+    /// The alpha-beta weights of query, key and value, in that order (empty
+    /// when the model was loaded without LRP).
+    let queryKeyValueRules: [AlphaBetaWeights]
     let attentionOutput: Dense   // attention.output.dense
     let attentionNorm: LayerNormWeights
     let intermediate: Dense      // [I, H]
@@ -58,9 +85,14 @@ public final class BertModel: Sendable {
     let layers: [EncoderLayer]
     let pooler: Dense                    // [H, H]
     let classifier: Dense                // [C, H]
+    /// Whether the alpha-beta weights LRP needs were built (`init(directory:relevance:)`).
+    public let relevance: Bool
 
-    /// Loads `config.json` and `model.safetensors` of a model directory (CONTRACT.md section 1).
-    public convenience init(directory: URL) throws {
+    /// Loads `config.json` and `model.safetensors` of a model directory
+    /// (CONTRACT.md section 1). `relevance`: also the alpha-beta weights LRP
+    /// needs (twice the dense layers' size); without them the model serves
+    /// every method but `lrp`.
+    public convenience init(directory: URL, relevance: Bool = true) throws {
         let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         let url = directory.appendingPathComponent("model.safetensors")
         let path = url.path
@@ -109,12 +141,12 @@ public final class BertModel: Sendable {
                 output: try dense(p + "output.dense", i, h),
                 outputNorm: try norm(p + "output.LayerNorm")))
         }
-        self.init(config: config, source: directory.path, weights: weights)
+        self.init(config: config, source: directory.path, weights: weights, relevance: relevance)
     }
 
     /// A model of the given shape with random weights (normal, std 0.02, as
     /// BERT initializes), for benchmarks.
-    public convenience init(randomWithConfig config: ModelConfig, seed: UInt64 = 42) {
+    public convenience init(randomWithConfig config: ModelConfig, seed: UInt64 = 42, relevance: Bool = true) {
         var rng = SplitMix(seed: seed)
         func normal(_ n: Int) -> [Float] { (0..<n).map { _ in 0.02 * rng.nextGaussian() } }
         func dense(_ inF: Int, _ outF: Int) -> (w: [Float], b: [Float]) { (normal(inF * outF), normal(outF)) }
@@ -130,7 +162,7 @@ public final class BertModel: Sendable {
                                            attentionOutput: dense(h, h), attentionNorm: norm(),
                                            intermediate: dense(h, i), output: dense(i, h), outputNorm: norm()))
         }
-        self.init(config: config, source: "random", weights: weights)
+        self.init(config: config, source: "random", weights: weights, relevance: relevance)
     }
 
     /// IO's errors already start with the file name; ModelError adds it once.
@@ -138,7 +170,7 @@ public final class BertModel: Sendable {
         text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
     }
 
-    private init(config: ModelConfig, source: String, weights: RawWeights) {
+    private init(config: ModelConfig, source: String, weights: RawWeights, relevance: Bool) {
         let h = config.hiddenSize, i = config.intermediateSize
         self.config = config
         self.source = source
@@ -148,19 +180,20 @@ public final class BertModel: Sendable {
         embeddingNorm = weights.embeddingNorm
         layers = weights.layers.map { raw in
             EncoderLayer(
-                query: Dense(weight: raw.query.w, bias: raw.query.b, inFeatures: h, outFeatures: h),
-                key: Dense(weight: raw.key.w, bias: raw.key.b, inFeatures: h, outFeatures: h),
-                value: Dense(weight: raw.value.w, bias: raw.value.b, inFeatures: h, outFeatures: h),
                 qkvWeight: FloatBuffer(raw.query.w + raw.key.w + raw.value.w),
                 qkvBias: FloatBuffer(raw.query.b + raw.key.b + raw.value.b),
-                attentionOutput: Dense(weight: raw.attentionOutput.w, bias: raw.attentionOutput.b, inFeatures: h, outFeatures: h),
+                queryKeyValueRules: relevance ? [raw.query, raw.key, raw.value].map {
+                    AlphaBetaWeights(weight: $0.w, bias: $0.b, inFeatures: h, outFeatures: h)
+                } : [],
+                attentionOutput: Dense(weight: raw.attentionOutput.w, bias: raw.attentionOutput.b, inFeatures: h, outFeatures: h, relevance: relevance),
                 attentionNorm: raw.attentionNorm,
-                intermediate: Dense(weight: raw.intermediate.w, bias: raw.intermediate.b, inFeatures: h, outFeatures: i),
-                output: Dense(weight: raw.output.w, bias: raw.output.b, inFeatures: i, outFeatures: h),
+                intermediate: Dense(weight: raw.intermediate.w, bias: raw.intermediate.b, inFeatures: h, outFeatures: i, relevance: relevance),
+                output: Dense(weight: raw.output.w, bias: raw.output.b, inFeatures: i, outFeatures: h, relevance: relevance),
                 outputNorm: raw.outputNorm)
         }
-        pooler = Dense(weight: weights.pooler.w, bias: weights.pooler.b, inFeatures: h, outFeatures: h)
-        classifier = Dense(weight: weights.classifier.w, bias: weights.classifier.b, inFeatures: h, outFeatures: config.numClasses)
+        pooler = Dense(weight: weights.pooler.w, bias: weights.pooler.b, inFeatures: h, outFeatures: h, relevance: relevance)
+        classifier = Dense(weight: weights.classifier.w, bias: weights.classifier.b, inFeatures: h, outFeatures: config.numClasses, relevance: relevance)
+        self.relevance = relevance
     }
 }
 

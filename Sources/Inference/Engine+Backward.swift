@@ -47,7 +47,7 @@ extension Engine {
         // dT1 (compact) -> gradient at ctx, position 0; Rc for LRP.
         blas.gemm(m: pairs, n: h, k: h, a: dT1.p, lda: h, b: layer.attentionOutput.weight.p, ldb: h, c: dCtx.p, ldc: h)
         if !lrp.isEmpty {
-            denseRelevance(layer.attentionOutput, x: ctx[l].p, forwardRows: examples, segments: compactLRP,
+            denseRelevance(layer.attentionOutput.rule, x: ctx[l].p, forwardRows: examples, segments: compactLRP,
                            r: dT1.p + pGrad * h, ldr: h, into: rC.p, accumulate: false)
         }
         // Back to full rows: the gradient at q (position 0), k and v (all positions).
@@ -88,7 +88,7 @@ extension Engine {
             if !lrp.isEmpty {
                 // Rc = fc(Wao, ctx, u); the "quick" detour: gradients of ctx at q, k, v with Rc,
                 // then fc(Wq, x, Rq) + fc(Wk, x, Rk) + fc(Wv, x, Rv), added to g1.
-                denseRelevance(layer.attentionOutput, x: ctx[l].p, forwardRows: nRows, segments: lrp,
+                denseRelevance(layer.attentionOutput.rule, x: ctx[l].p, forwardRows: nRows, segments: lrp,
                                r: dT1.p + mGrad * h, ldr: h, into: rC.p, accumulate: false)
                 for s in lrp {
                     attentionBackward(blas, shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
@@ -122,9 +122,9 @@ extension Engine {
         blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
                   beta: 1, c: dA.p, ldc: h)
         if !lrp.isEmpty {
-            denseRelevance(layer.output, x: gelu[l].p, forwardRows: forwardRows, segments: lrp,
+            denseRelevance(layer.output.rule, x: gelu[l].p, forwardRows: forwardRows, segments: lrp,
                            r: dT2.p + mGrad * h, ldr: h, into: rI.p, accumulate: false)
-            denseRelevance(layer.intermediate, x: attnOut[l].p, forwardRows: forwardRows, segments: lrp,
+            denseRelevance(layer.intermediate.rule, x: attnOut[l].p, forwardRows: forwardRows, segments: lrp,
                            r: rI.p, ldr: inner, into: dA.p + mGrad * h, accumulate: true)
         }
         layerNormBackward(dy: dA.p, dt: dT1.p, segments: all, width: h, gamma: layer.attentionNorm.gamma.p,
@@ -136,15 +136,15 @@ extension Engine {
         let h = model.config.hiddenSize
         let layer = model.layers[l]
         let x = hidden[l].p
-        for (k, dense) in [layer.query, layer.key, layer.value].enumerated() {
-            denseRelevance(dense, x: x, forwardRows: forwardRows, segments: lrp,
+        for (k, rule) in layer.queryKeyValueRules.enumerated() {
+            denseRelevance(rule, x: x, forwardRows: forwardRows, segments: lrp,
                            r: rQKV.p + k * h, ldr: 3 * h, into: into, accumulate: true)
         }
     }
     /// The alpha-beta rule through `dense` for the LRP rows: its denominators
     /// for the `forwardRows` rows of `x` (computed once, shared by every target),
     /// then the relevance at its input.
-    private func denseRelevance(_ dense: Dense, x: UnsafePointer<Float>, forwardRows: Int, segments: [Segment],
+    private func denseRelevance(_ dense: AlphaBetaWeights, x: UnsafePointer<Float>, forwardRows: Int, segments: [Segment],
                                 r: UnsafePointer<Float>, ldr: Int, into rin: UnsafeMutablePointer<Float>, accumulate: Bool) {
         DenseRelevance.denominators(blas, dense, x: x, rows: forwardRows, z: zBuf.p)
         DenseRelevance.propagate(blas, dense, segments: segments, x: x, z: zBuf.p, r: r, ldr: ldr,

@@ -103,6 +103,7 @@ public final class Engine: @unchecked Sendable {
     /// class): all examples' backward passes still run together.
     public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection]) throws -> [ExampleResult] {
         precondition(targets.count == inputs.count, "one target selection per example")
+        precondition(model.relevance || !methods.contains(.lrp), "lrp asked of a model loaded without relevance weights")
         let c = model.config
         let h = c.hiddenSize
         guard !inputs.isEmpty else { return [] }
@@ -217,8 +218,8 @@ public final class Engine: @unchecked Sendable {
             let b = s.example
             var r = [Double](repeating: 0, count: c.numClasses)
             r[s.target] = Double(results[b].logits[s.target])
-            r = DenseRelevance.propagate(model.classifier, x: pooledAll[b], r: r)   // [H]
-            r = DenseRelevance.propagate(model.pooler, x: poolerInputs[b], r: r)    // [H], tanh skipped
+            r = DenseRelevance.propagate(model.classifier.rule, x: pooledAll[b], r: r)   // [H]
+            r = DenseRelevance.propagate(model.pooler.rule, x: poolerInputs[b], r: r)    // [H], tanh skipped
             for i in 0..<h { dy[(gradSegments.count + p) * h + i] = Float(r[i]) }
         }
 

@@ -14,7 +14,7 @@ enum DenseRelevance {
     static let eps: Float = 1e-7
 
     /// `z[rows, 2·out] = [x·W⁺ᵀ + b⁺ + eps | x·W⁻ᵀ + b⁻ − eps]`, with `plusMinus [2·out, in]`.
-    static func denominators(_ blas: Linear, _ dense: Dense, x: UnsafePointer<Float>, rows: Int,
+    static func denominators(_ blas: Linear, _ dense: AlphaBetaWeights, x: UnsafePointer<Float>, rows: Int,
                              z: UnsafeMutablePointer<Float>) {
         let o = dense.outFeatures
         for r in 0..<rows {
@@ -31,7 +31,7 @@ enum DenseRelevance {
     /// Relevance at the input of `dense` for the relevance `r` at its output,
     /// for every segment (rows of `r` and `rin` by segment; of `x` and `z` by forward row).
     /// With `accumulate`, the result is added to `rin` (the residual's share is already there).
-    static func propagate(_ blas: Linear, _ dense: Dense, segments: [Segment],
+    static func propagate(_ blas: Linear, _ dense: AlphaBetaWeights, segments: [Segment],
                           x: UnsafePointer<Float>,                // [N, in] forward rows
                           z: UnsafePointer<Float>,                // [N, 2·out] from `denominators`
                           r: UnsafePointer<Float>, ldr: Int,      // [M, out]
@@ -81,7 +81,7 @@ enum DenseRelevance {
     }
 
     /// The same rule for one vector (classifier and pooler, sums over `[H]`), in Double.
-    static func propagate(_ dense: Dense, x: [Double], r: [Double]) -> [Double] {
+    static func propagate(_ dense: AlphaBetaWeights, x: [Double], r: [Double]) -> [Double] {
         let o = dense.outFeatures, n = dense.inFeatures
         let wp = dense.plusMinus.p, wn = dense.plusMinus.p + o * n
         var sp = [Double](repeating: 0, count: o), sn = sp

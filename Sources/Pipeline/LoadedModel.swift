@@ -13,8 +13,10 @@ public struct LoadedModel: Sendable {
 
     /// Loads `dir` (CONTRACT.md section 1). `fake`: the whitespace tokenizer and
     /// the fake engine with the model's classes (tests of the pipeline; the
-    /// fake's delay per token comes from BERTLRP_FAKE_DELAY_US).
-    public static func load(_ dir: URL, fake: Bool) throws -> LoadedModel {
+    /// fake's delay per token comes from BERTLRP_FAKE_DELAY_US). `relevance`:
+    /// the run asks for LRP (without it the model is held in a third of the
+    /// memory: no alpha-beta weights).
+    public static func load(_ dir: URL, fake: Bool, relevance: Bool = true) throws -> LoadedModel {
         let config = try ModelConfig.load(dir.appendingPathComponent("config.json"))
         if fake {
             let n = config.labels.count
@@ -22,7 +24,7 @@ public struct LoadedModel: Sendable {
             return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, config: config,
                                encoder: WhitespaceEncoder(), makeRunner: { FakeRunner(numClasses: n, microsecondsPerToken: delay) })
         }
-        let model = try BertModel(directory: dir)
+        let model = try BertModel(directory: dir, relevance: relevance)
         let tokenizer = try BertTokenizer.load(modelDirectory: dir)
         // One OpenBLAS thread per worker: the workers are the parallel layer.
         Engine.setBLASThreads(1)

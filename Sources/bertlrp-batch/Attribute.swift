@@ -90,7 +90,7 @@ struct Attribute: ParsableCommand {
             throw CommandFailure("no model: the bundled model \(BundledModel.relativePath) was not found; name one with --model DIR or BERTLRP_MODEL")
         }
         let loaded: LoadedModel
-        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine) } catch { throw CommandFailure("\(error)") }
+        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp)) } catch { throw CommandFailure("\(error)") }
         let targetOption: TargetOption
         switch TargetOption.parse(target, labels: loaded.labels) {
         case let .success(t): targetOption = t

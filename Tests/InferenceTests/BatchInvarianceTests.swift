@@ -52,6 +52,26 @@ final class BatchInvarianceTests: XCTestCase {
         XCTAssertLessThanOrEqual(worstLRP, 1e-3)
     }
 
+    /// A model loaded without the alpha-beta weights (a run without `lrp`)
+    /// gives the same numbers, to the bit, for every other method.
+    func testModelWithoutRelevanceWeightsGivesTheSameValues() throws {
+        let inputs = try ReferenceRecord.load("tiny-bert.jsonl").prefix(8).map(\.input)
+        let full = try BertModel(directory: Fixtures.tinyBert)
+        let lean = try BertModel(directory: Fixtures.tinyBert, relevance: false)
+        XCTAssertTrue(full.relevance)
+        XCTAssertFalse(lean.relevance)
+        let methods: Methods = [.gs, .gi, .lat]
+        let a = try Engine(model: full).run(inputs, methods: methods, targets: .all)
+        let b = try Engine(model: lean).run(inputs, methods: methods, targets: .all)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x.logits, y.logits)
+            XCTAssertEqual(x.lat, y.lat)
+            XCTAssertEqual(x.attributions.map(\.gs), y.attributions.map(\.gs))
+            XCTAssertEqual(x.attributions.map(\.gi), y.attributions.map(\.gi))
+            XCTAssertTrue(y.attributions.allSatisfy { $0.lrp == nil })
+        }
+    }
+
     func testTargetsAndMethodsSelection() throws {
         let records = try ReferenceRecord.load("tiny-bert.jsonl")
         let engine = Engine(model: try BertModel(directory: Fixtures.tinyBert))
