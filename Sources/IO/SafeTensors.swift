@@ -26,7 +26,7 @@ public struct TensorInfo: Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
-/// A read-only safetensors file, memory-mapped. Layout: u64 LE header length N,
+/// A read-only safetensors file, memory-mapped (`MappedFile`). Layout: u64 LE header length N,
 /// N bytes of JSON `{name: {dtype, shape, data_offsets: [b, e]}, "__metadata__": {...}}`,
 /// then the data. Validation follows the reference reader (`Metadata::validate`):
 /// contiguous, non-overlapping ranges that exactly fill the file.
@@ -34,27 +34,23 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let url: URL
     public let tensors: [String: TensorInfo]
     public let metadata: [String: String]
-    private let data: Data
+    private let mapped: MappedFile
     private let dataStart: Int
 
     public init(url: URL) throws {
         self.url = url
         let file = url.path
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw IOFormatError.unreadable(file: file, reason: "\(error.localizedDescription)")
-        }
+        let mapped = try MappedFile(path: file)
+        let data = mapped.whole
         guard data.count >= 8 else { throw IOFormatError.truncated(file: file, detail: "shorter than the 8-byte header length") }
-        let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)) }
+        let headerLength = data.u64(0)
         guard headerLength <= UInt64(data.count - 8), headerLength <= 100_000_000 else {
             throw IOFormatError.corrupt(file: file, detail: "header length \(headerLength) runs past the end of the file (\(data.count) bytes)")
         }
         let headerEnd = 8 + Int(headerLength)
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<headerEnd))
+            json = try JSONSerialization.jsonObject(with: Data(data[8..<headerEnd]))
         } catch {
             throw IOFormatError.corrupt(file: file, detail: "header is not valid JSON")
         }
@@ -113,7 +109,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard headerEnd + expected == data.count else {
             throw IOFormatError.corrupt(file: file, detail: "data section is \(data.count - headerEnd) bytes, tensors declare \(expected)")
         }
-        self.data = data
+        self.mapped = mapped
         self.dataStart = headerEnd
         self.tensors = tensors
         self.metadata = metadata
@@ -121,9 +117,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// Raw bytes of one tensor (borrowed from the mapping).
     public func withBytes<R>(of info: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try data.withUnsafeBytes { raw in
-            try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + info.begin)..<(dataStart + info.end)]))
-        }
+        try body(UnsafeRawBufferPointer(rebasing: mapped.whole[(dataStart + info.begin)..<(dataStart + info.end)]))
     }
 
     /// The tensor's values as float32 (F32, F16 and BF16 sources).
@@ -133,28 +127,30 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     public func floats(_ info: TensorInfo) throws -> [Float] {
+        try [Float](unsafeUninitializedCapacity: info.count) { buf, count in
+            if let base = buf.baseAddress { try read(info, into: base) }
+            count = info.count
+        }
+    }
+
+    /// Decodes the tensor into `dst` (room for `info.count` floats) as float32,
+    /// then drops its pages from this process: loading a model this way holds
+    /// each weight once (in the caller's buffer), not twice.
+    public func read(_ info: TensorInfo, into dst: UnsafeMutablePointer<Float>) throws {
         let n = info.count
-        return try withBytes(of: info) { raw -> [Float] in
+        try withBytes(of: info) { raw in
             switch info.dtype {
             case .f32:
-                return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                    for i in 0..<n { buf[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-                    count = n
-                }
+                for i in 0..<n { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
             case .f16:
-                return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                    if n > 0 { HalfFloat.toFloat(raw.baseAddress!, count: n, into: buf.baseAddress!) }
-                    count = n
-                }
+                if n > 0 { HalfFloat.toFloat(raw.baseAddress!, count: n, into: dst) }
             case .bf16:
-                return [Float](unsafeUninitializedCapacity: n) { buf, count in
-                    for i in 0..<n { buf[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
-                    count = n
-                }
+                for i in 0..<n { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
             default:
                 throw IOFormatError.unsupported(file: url.path, detail: "tensor '\(info.name)' is \(info.dtype.rawValue), expected F32, F16 or BF16")
             }
         }
+        mapped.release(offset: dataStart + info.begin, count: info.end - info.begin)
     }
 }
 

@@ -13,18 +13,22 @@ struct AlphaBetaWeights: Sendable {
     let biasPlus: FloatBuffer    // [out]
     let biasMinus: FloatBuffer   // [out]
 
-    init(weight: [Float], bias: [Float], inFeatures: Int, outFeatures: Int) {
-        precondition(weight.count == inFeatures * outFeatures && bias.count == outFeatures)
+    init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        let plusMinus = FloatBuffer(count: 2 * weight.count)
-        for (k, w) in weight.enumerated() {
-            plusMinus.p[k] = max(w, 0)
-            plusMinus.p[weight.count + k] = min(w, 0)
+        let count = inFeatures * outFeatures
+        let plusMinus = FloatBuffer(count: 2 * count), biasPlus = FloatBuffer(count: outFeatures), biasMinus = FloatBuffer(count: outFeatures)
+        for k in 0..<count {
+            plusMinus.p[k] = max(weight[k], 0)
+            plusMinus.p[count + k] = min(weight[k], 0)
+        }
+        for j in 0..<outFeatures {
+            biasPlus.p[j] = max(bias[j], 0)
+            biasMinus.p[j] = min(bias[j], 0)
         }
         self.plusMinus = plusMinus
-        self.biasPlus = FloatBuffer(bias.map { max($0, 0) })
-        self.biasMinus = FloatBuffer(bias.map { min($0, 0) })
+        self.biasPlus = biasPlus
+        self.biasMinus = biasMinus
     }
 }
 
@@ -37,13 +41,12 @@ struct Dense: Sendable {
     /// nil when the model was loaded without LRP.
     let alphaBeta: AlphaBetaWeights?
 
-    init(weight: [Float], bias: [Float], inFeatures: Int, outFeatures: Int, relevance: Bool) {
-        precondition(weight.count == inFeatures * outFeatures && bias.count == outFeatures)
+    init(weight: FloatBuffer, bias: FloatBuffer, inFeatures: Int, outFeatures: Int, relevance: Bool) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.weight = FloatBuffer(weight)
-        self.bias = FloatBuffer(bias)
-        alphaBeta = relevance ? AlphaBetaWeights(weight: weight, bias: bias, inFeatures: inFeatures, outFeatures: outFeatures) : nil
+        self.weight = weight
+        self.bias = bias
+        alphaBeta = relevance ? AlphaBetaWeights(weight: weight.p, bias: bias.p, inFeatures: inFeatures, outFeatures: outFeatures) : nil
     }
 
     /// The alpha-beta weights; asking for them of a model loaded without LRP is a bug of ours.
@@ -91,7 +94,9 @@ public final class BertModel: Sendable {
     /// Loads `config.json` and `model.safetensors` of a model directory
     /// (CONTRACT.md section 1). `relevance`: also the alpha-beta weights LRP
     /// needs (twice the dense layers' size); without them the model serves
-    /// every method but `lrp`.
+    /// every method but `lrp`. Each tensor is decoded straight into its
+    /// buffer and its mapped pages dropped, so that loading holds the weights
+    /// once.
     public convenience init(directory: URL, relevance: Bool = true) throws {
         let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         let url = directory.appendingPathComponent("model.safetensors")
@@ -101,68 +106,28 @@ public final class BertModel: Sendable {
         do { file = try SafeTensorsFile(url: url) } catch {
             throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
         }
-        func tensor(_ names: [String], _ shape: [Int]) throws -> [Float] {
+        try self.init(config: config, source: directory.path, relevance: relevance) { names, shape, into in
             guard let info = names.lazy.compactMap({ file.tensors[$0] }).first else {
                 throw ModelError.missingTensor(file: path, name: names[0])
             }
             guard info.shape == shape else {
                 throw ModelError.badShape(file: path, name: info.name, expected: shape, found: info.shape)
             }
-            do { return try file.floats(info) } catch {
+            do { try file.read(info, into: into) } catch {
                 throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
             }
         }
-        // LayerNorm parameters: `weight`/`bias`, or the older `gamma`/`beta`.
-        func norm(_ prefix: String) throws -> LayerNormWeights {
-            let h = config.hiddenSize
-            return LayerNormWeights(gamma: FloatBuffer(try tensor([prefix + ".weight", prefix + ".gamma"], [h])),
-                                    beta: FloatBuffer(try tensor([prefix + ".bias", prefix + ".beta"], [h])))
-        }
-        func dense(_ prefix: String, _ inF: Int, _ outF: Int) throws -> (w: [Float], b: [Float]) {
-            (try tensor([prefix + ".weight"], [outF, inF]), try tensor([prefix + ".bias"], [outF]))
-        }
-        let h = config.hiddenSize, i = config.intermediateSize
-        var weights = RawWeights(
-            word: try tensor(["bert.embeddings.word_embeddings.weight"], [config.vocabSize, h]),
-            position: try tensor(["bert.embeddings.position_embeddings.weight"], [config.maxPositions, h]),
-            type: try tensor(["bert.embeddings.token_type_embeddings.weight"], [config.typeVocabSize, h]),
-            embeddingNorm: try norm("bert.embeddings.LayerNorm"), layers: [],
-            pooler: try dense("bert.pooler.dense", h, h),
-            classifier: try dense("classifier", h, config.numClasses))
-        for l in 0..<config.numLayers {
-            let p = "bert.encoder.layer.\(l)."
-            weights.layers.append(RawLayer(
-                query: try dense(p + "attention.self.query", h, h),
-                key: try dense(p + "attention.self.key", h, h),
-                value: try dense(p + "attention.self.value", h, h),
-                attentionOutput: try dense(p + "attention.output.dense", h, h),
-                attentionNorm: try norm(p + "attention.output.LayerNorm"),
-                intermediate: try dense(p + "intermediate.dense", h, i),
-                output: try dense(p + "output.dense", i, h),
-                outputNorm: try norm(p + "output.LayerNorm")))
-        }
-        self.init(config: config, source: directory.path, weights: weights, relevance: relevance)
     }
 
     /// A model of the given shape with random weights (normal, std 0.02, as
-    /// BERT initializes), for benchmarks.
+    /// BERT initializes; LayerNorm scales 1), for benchmarks.
     public convenience init(randomWithConfig config: ModelConfig, seed: UInt64 = 42, relevance: Bool = true) {
         var rng = SplitMix(seed: seed)
-        func normal(_ n: Int) -> [Float] { (0..<n).map { _ in 0.02 * rng.nextGaussian() } }
-        func dense(_ inF: Int, _ outF: Int) -> (w: [Float], b: [Float]) { (normal(inF * outF), normal(outF)) }
-        let h = config.hiddenSize, i = config.intermediateSize
-        func norm() -> LayerNormWeights {
-            LayerNormWeights(gamma: FloatBuffer([Float](repeating: 1, count: h)), beta: FloatBuffer(normal(h)))
+        self.init(config: config, source: "random", relevance: relevance) { names, shape, into in
+            let n = shape.reduce(1, *)
+            let isScale = names.contains { $0.hasSuffix("LayerNorm.weight") }
+            for k in 0..<n { into[k] = isScale ? 1 : 0.02 * rng.nextGaussian() }
         }
-        var weights = RawWeights(word: normal(config.vocabSize * h), position: normal(config.maxPositions * h),
-                                 type: normal(config.typeVocabSize * h), embeddingNorm: norm(), layers: [],
-                                 pooler: dense(h, h), classifier: dense(h, config.numClasses))
-        for _ in 0..<config.numLayers {
-            weights.layers.append(RawLayer(query: dense(h, h), key: dense(h, h), value: dense(h, h),
-                                           attentionOutput: dense(h, h), attentionNorm: norm(),
-                                           intermediate: dense(h, i), output: dense(i, h), outputNorm: norm()))
-        }
-        self.init(config: config, source: "random", weights: weights, relevance: relevance)
     }
 
     /// IO's errors already start with the file name; ModelError adds it once.
@@ -170,45 +135,56 @@ public final class BertModel: Sendable {
         text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
     }
 
-    private init(config: ModelConfig, source: String, weights: RawWeights, relevance: Bool) {
+    /// Builds the model from `read(names, shape, into)`, which fills `into`
+    /// with the tensor of the first of `names` the source has (Hugging Face
+    /// names; LayerNorm's older `gamma`/`beta` second) after checking its shape.
+    private init(config: ModelConfig, source: String, relevance: Bool,
+                 read: (_ names: [String], _ shape: [Int], _ into: UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         let h = config.hiddenSize, i = config.intermediateSize
+        func buffer(_ names: [String], _ shape: [Int]) throws -> FloatBuffer {
+            let b = FloatBuffer(count: shape.reduce(1, *))
+            try read(names, shape, b.p)
+            return b
+        }
+        func norm(_ prefix: String) throws -> LayerNormWeights {
+            LayerNormWeights(gamma: try buffer([prefix + ".weight", prefix + ".gamma"], [h]),
+                             beta: try buffer([prefix + ".bias", prefix + ".beta"], [h]))
+        }
+        func dense(_ prefix: String, _ inF: Int, _ outF: Int) throws -> Dense {
+            Dense(weight: try buffer([prefix + ".weight"], [outF, inF]), bias: try buffer([prefix + ".bias"], [outF]),
+                  inFeatures: inF, outFeatures: outF, relevance: relevance)
+        }
         self.config = config
         self.source = source
-        wordEmbeddings = FloatBuffer(weights.word)
-        positionEmbeddings = FloatBuffer(weights.position)
-        typeEmbeddings = FloatBuffer(weights.type)
-        embeddingNorm = weights.embeddingNorm
-        layers = weights.layers.map { raw in
-            EncoderLayer(
-                qkvWeight: FloatBuffer(raw.query.w + raw.key.w + raw.value.w),
-                qkvBias: FloatBuffer(raw.query.b + raw.key.b + raw.value.b),
-                queryKeyValueRules: relevance ? [raw.query, raw.key, raw.value].map {
-                    AlphaBetaWeights(weight: $0.w, bias: $0.b, inFeatures: h, outFeatures: h)
-                } : [],
-                attentionOutput: Dense(weight: raw.attentionOutput.w, bias: raw.attentionOutput.b, inFeatures: h, outFeatures: h, relevance: relevance),
-                attentionNorm: raw.attentionNorm,
-                intermediate: Dense(weight: raw.intermediate.w, bias: raw.intermediate.b, inFeatures: h, outFeatures: i, relevance: relevance),
-                output: Dense(weight: raw.output.w, bias: raw.output.b, inFeatures: i, outFeatures: h, relevance: relevance),
-                outputNorm: raw.outputNorm)
-        }
-        pooler = Dense(weight: weights.pooler.w, bias: weights.pooler.b, inFeatures: h, outFeatures: h, relevance: relevance)
-        classifier = Dense(weight: weights.classifier.w, bias: weights.classifier.b, inFeatures: h, outFeatures: config.numClasses, relevance: relevance)
         self.relevance = relevance
+        wordEmbeddings = try buffer(["bert.embeddings.word_embeddings.weight"], [config.vocabSize, h])
+        positionEmbeddings = try buffer(["bert.embeddings.position_embeddings.weight"], [config.maxPositions, h])
+        typeEmbeddings = try buffer(["bert.embeddings.token_type_embeddings.weight"], [config.typeVocabSize, h])
+        embeddingNorm = try norm("bert.embeddings.LayerNorm")
+        var layers: [EncoderLayer] = []
+        for l in 0..<config.numLayers {
+            let p = "bert.encoder.layer.\(l)."
+            // Query, key and value read straight into their stacked place.
+            let qkvWeight = FloatBuffer(count: 3 * h * h), qkvBias = FloatBuffer(count: 3 * h)
+            var rules: [AlphaBetaWeights] = []
+            for (k, part) in ["query", "key", "value"].enumerated() {
+                let w = qkvWeight.p + k * h * h, b = qkvBias.p + k * h
+                try read([p + "attention.self.\(part).weight"], [h, h], w)
+                try read([p + "attention.self.\(part).bias"], [h], b)
+                if relevance { rules.append(AlphaBetaWeights(weight: w, bias: b, inFeatures: h, outFeatures: h)) }
+            }
+            layers.append(EncoderLayer(
+                qkvWeight: qkvWeight, qkvBias: qkvBias, queryKeyValueRules: rules,
+                attentionOutput: try dense(p + "attention.output.dense", h, h),
+                attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                intermediate: try dense(p + "intermediate.dense", h, i),
+                output: try dense(p + "output.dense", i, h),
+                outputNorm: try norm(p + "output.LayerNorm")))
+        }
+        self.layers = layers
+        pooler = try dense("bert.pooler.dense", h, h)
+        classifier = try dense("classifier", h, config.numClasses)
     }
-}
-
-private struct RawLayer {
-    var query, key, value, attentionOutput: (w: [Float], b: [Float])
-    var attentionNorm: LayerNormWeights
-    var intermediate, output: (w: [Float], b: [Float])
-    var outputNorm: LayerNormWeights
-}
-
-private struct RawWeights {
-    var word, position, type: [Float]
-    var embeddingNorm: LayerNormWeights
-    var layers: [RawLayer]
-    var pooler, classifier: (w: [Float], b: [Float])
 }
 
 /// Deterministic random numbers for the benchmark's random model.
