@@ -88,6 +88,10 @@ public final class LineReader {
     private var eof = false
     /// 1-based number of the line last returned.
     public private(set) var lineNumber = 0
+    /// Bytes taken from the source so far.
+    public private(set) var bytesProduced: Int64 = 0
+    /// Bytes of the stream handed out as lines so far (newlines included).
+    public var bytesReturned: Int64 { bytesProduced - Int64(end - start) }
 
     public init(source: ByteSource, chunkSize: Int = 1 << 20) {
         self.source = source
@@ -145,6 +149,6 @@ public final class LineReader {
         let n = try buffer.withUnsafeMutableBytes { raw in
             try source.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end..<capacity]))
         }
-        if n == 0 { eof = true } else { end += n }
+        if n == 0 { eof = true } else { end += n; bytesProduced += Int64(n) }
     }
 }

@@ -137,8 +137,16 @@ public final class RecordReader {
         return total
     }
 
-    /// Bytes of the input files read so far (compressed bytes for `.zst`).
-    public var bytesRead: Int64 { finishedBytes + (current?.file.bytesConsumed ?? 0) }
+    /// Bytes of the input files behind the records returned so far: exact
+    /// for plain files (not the reader's 1 MiB chunks, so that progress moves
+    /// record by record); for `.zst` inputs the compressed bytes read, in
+    /// proportion to the decompressed bytes returned.
+    public var bytesRead: Int64 {
+        guard let c = current, c.lines.bytesProduced > 0 else { return finishedBytes }
+        let consumed = c.file.bytesConsumed, produced = c.lines.bytesProduced, returned = c.lines.bytesReturned
+        if consumed == produced { return finishedBytes + returned }
+        return finishedBytes + Int64((Double(consumed) * Double(returned) / Double(produced)).rounded())
+    }
 
     /// The next record or bad record; nil after the last input. Throws
     /// `InputError` for problems that concern a whole input.

@@ -66,40 +66,52 @@ public protocol RecordSink: AnyObject, Sendable {
     func finish() throws
 }
 
-/// Live counters, read by the progress display.
+/// Live counters: records written (the summary), and records done by the
+/// workers with the input bytes behind them (the progress display: output is
+/// written in input order, so it advances in bursts of a window).
 public final class PipelineStats: @unchecked Sendable {
+    public struct Snapshot {
+        public var records = 0, errors = 0, tokens = 0
+        /// Done by the workers (or found bad), not yet necessarily written.
+        public var doneRecords = 0, doneErrors = 0, doneTokens = 0
+        /// Input bytes behind the done records (with the records of other
+        /// partitions read past before each).
+        public var doneBytes: Int64 = 0
+        /// Input bytes of the records a resumed run skips (done before).
+        public var resumedBytes: Int64 = 0
+    }
+
     private let lock = NSLock()
-    private var _records = 0
-    private var _errors = 0
-    private var _tokens = 0
-    private var _inputPosition: Int64 = 0
+    private var counts = Snapshot()
     public let started = Date()
-
-    /// Input bytes up to the last record written (for the ETA).
-    public var inputPosition: Int64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return _inputPosition
-    }
-
-    func written(at position: Int64) {
-        lock.lock()
-        _inputPosition = max(_inputPosition, position)
-        lock.unlock()
-    }
 
     func add(records: Int = 0, errors: Int = 0, tokens: Int = 0) {
         lock.lock()
-        _records += records
-        _errors += errors
-        _tokens += tokens
+        counts.records += records
+        counts.errors += errors
+        counts.tokens += tokens
         lock.unlock()
     }
 
-    public var snapshot: (records: Int, errors: Int, tokens: Int) {
+    func done(records: Int = 0, errors: Int = 0, tokens: Int = 0, bytes: Int64) {
+        lock.lock()
+        counts.doneRecords += records
+        counts.doneErrors += errors
+        counts.doneTokens += tokens
+        counts.doneBytes += bytes
+        lock.unlock()
+    }
+
+    func resumed(bytes: Int64) {
+        lock.lock()
+        counts.resumedBytes = bytes
+        lock.unlock()
+    }
+
+    public var snapshot: Snapshot {
         lock.lock()
         defer { lock.unlock() }
-        return (_records, _errors, _tokens)
+        return counts
     }
 }
 
@@ -118,12 +130,13 @@ public final class Pipeline: @unchecked Sendable {
         var record: InputRecord
         var tokenized: TokenizedInput
         var selection: TargetSelection
-        var position: Int64
+        /// Input bytes behind this record (for progress).
+        var bytes: Int64
     }
 
     enum Output {
-        case line([UInt8], index: Int, tokens: Int, position: Int64)
-        case bad(BadRecord, position: Int64)
+        case line([UInt8], index: Int, tokens: Int)
+        case bad(BadRecord)
     }
 
     public init(options: PipelineOptions, encoder: TextEncoder, makeRunner: @escaping @Sendable () throws -> ExampleRunner) {
@@ -158,7 +171,7 @@ public final class Pipeline: @unchecked Sendable {
                 }
                 while let batch = batches.pop() {
                     if failure.value != nil { continue }
-                    Pipeline.process(batch, runner: runner, methods: options.methods, reorder: reorder)
+                    Pipeline.process(batch, runner: runner, methods: options.methods, reorder: reorder, stats: stats)
                 }
             })
         }
@@ -169,14 +182,12 @@ public final class Pipeline: @unchecked Sendable {
             while let item = reorder.take(seq) {
                 do {
                     switch item {
-                    case let .line(bytes, index, tokens, position):
+                    case let .line(bytes, index, tokens):
                         try sink.write(line: bytes, index: index)
                         stats.add(records: 1, tokens: tokens)
-                        stats.written(at: position)
-                    case let .bad(b, position):
+                    case let .bad(b):
                         try sink.write(error: b)
                         stats.add(errors: 1)
-                        stats.written(at: position)
                     }
                 } catch {
                     failure.set(error)
@@ -191,6 +202,7 @@ public final class Pipeline: @unchecked Sendable {
 
         // Reader and tokenizer: this thread.
         var seq = 0
+        var lastPosition: Int64 = 0
         var window: [Pending] = []
         var goodInShard = 0
         func flush() {
@@ -202,20 +214,30 @@ public final class Pipeline: @unchecked Sendable {
         do {
             while let item = try next() {
                 let index = item.index
-                if index < options.startIndex { continue }
+                if index < options.startIndex {
+                    lastPosition = position?() ?? 0
+                    stats.resumed(bytes: lastPosition)
+                    continue
+                }
                 if let p = options.partition, !p.contains(index) { continue }
                 guard gate.acquire() else { break }
+                // The bytes since the last record taken: this record's, and
+                // those of other partitions' records read past before it.
                 let at = position?() ?? 0
+                let bytes = at - lastPosition
+                lastPosition = at
                 switch item {
                 case let .bad(b):
-                    reorder.put(seq, .bad(b, position: at))
+                    stats.done(errors: 1, bytes: bytes)
+                    reorder.put(seq, .bad(b))
                 case let .record(r):
                     switch prepare(r) {
                     case let .success(p):
-                        window.append(Pending(seq: seq, record: r, tokenized: p.0, selection: p.1, position: at))
+                        window.append(Pending(seq: seq, record: r, tokenized: p.0, selection: p.1, bytes: bytes))
                         goodInShard += 1
                     case let .failure(reason):
-                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description), position: at))
+                        stats.done(errors: 1, bytes: bytes)
+                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description)))
                     }
                 }
                 seq += 1
@@ -253,7 +275,7 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
-    private static func process(_ batch: [Pending], runner: ExampleRunner, methods: Methods, reorder: Reorder) {
+    private static func process(_ batch: [Pending], runner: ExampleRunner, methods: Methods, reorder: Reorder, stats: PipelineStats) {
         let inputs = batch.map { EncodedInput(ids: $0.tokenized.ids, segments: $0.tokenized.segments) }
         var results: [Result<ExampleResult, Error>]
         do {
@@ -270,9 +292,11 @@ public final class Pipeline: @unchecked Sendable {
             switch r {
             case let .success(result):
                 let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: result, methods: methods)
-                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count, position: p.position))
+                stats.done(records: 1, tokens: p.tokenized.ids.count, bytes: p.bytes)
+                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count))
             case let .failure(error):
-                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)"), position: p.position))
+                stats.done(errors: 1, bytes: p.bytes)
+                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)")))
             }
         }
     }

@@ -26,20 +26,22 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     private func draw() {
-        let s = stats.snapshot
-        let elapsed = max(1e-3, Date().timeIntervalSince(stats.started))
-        var line = "\(s.records) records, \(String(format: "%.1f", Double(s.records) / elapsed)) records/s, "
-            + "\(String(format: "%.0f", Double(s.tokens) / elapsed)) tokens/s, \(s.errors) errors"
-        // Position in the input of the last record written (reading runs ahead).
-        let read = stats.inputPosition, total = totalBytes
-        // The reader's position moves by 1 MiB chunks: an ETA only for inputs
-        // large enough for that to be fine-grained.
-        if let total, total >= 16 << 20, read > 0 {
-            let fraction = min(1, Double(read) / Double(total))
-            let eta = elapsed * (1 - fraction) / max(fraction, 1e-9)
-            line += String(format: ", %.0f%%", fraction * 100) + ", ETA " + ProgressReporter.duration(eta)
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(Self.line(stats.snapshot, elapsed: Date().timeIntervalSince(stats.started), totalBytes: totalBytes))".utf8))
+    }
+
+    /// The live line: records done by the workers (written ones follow in
+    /// input order), their rates, and with a known input size the share of
+    /// the input done and an ETA from this run's own pace.
+    static func line(_ s: PipelineStats.Snapshot, elapsed: Double, totalBytes: Int64?) -> String {
+        let elapsed = max(1e-3, elapsed)
+        var line = "\(s.doneRecords) records, \(String(format: "%.1f", Double(s.doneRecords) / elapsed)) records/s, "
+            + "\(String(format: "%.0f", Double(s.doneTokens) / elapsed)) tokens/s, \(s.doneErrors) errors"
+        if let total = totalBytes, total > 0, s.doneBytes > 0 {
+            let fraction = min(1, Double(s.resumedBytes + s.doneBytes) / Double(total))
+            let left = max(0, Double(total - s.resumedBytes - s.doneBytes))
+            line += String(format: ", %.0f%%", fraction * 100) + ", ETA " + duration(elapsed * left / Double(s.doneBytes))
         }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        return line
     }
 
     static func duration(_ s: Double) -> String {

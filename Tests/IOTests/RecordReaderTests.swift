@@ -37,6 +37,36 @@ final class RecordReaderTests: XCTestCase {
         XCTAssertEqual(first.line, 2, "line numbers count the header")
     }
 
+    /// Progress: the bytes behind the records returned so far, record by
+    /// record (not the reader's 1 MiB chunks), across inputs; for a `.zst`
+    /// input in proportion, reaching its compressed size at the end.
+    func testBytesReadFollowsTheRecords() throws {
+        let lines = (0..<300).map { "{\"text\": \"sentence number \($0)\"}\n" }
+        let plain = try temp("a.jsonl", Array(lines.joined().utf8))
+        let tsv = try temp("b.tsv", Array(("sentence\n" + lines.map { "tsv \($0.count)\n" }.joined()).utf8))
+        let reader = RecordReader(inputs: [plain, tsv])
+        var expected: Int64 = 0
+        for line in lines {
+            XCTAssertNotNil(try reader.next())
+            expected += Int64(line.utf8.count)
+            XCTAssertEqual(reader.bytesRead, expected)
+        }
+        XCTAssertNotNil(try reader.next())
+        expected += Int64("sentence\n".utf8.count + "tsv \(lines[0].count)\n".utf8.count)
+        XCTAssertEqual(reader.bytesRead, expected)
+        while try reader.next() != nil {}
+        XCTAssertEqual(reader.bytesRead, reader.totalBytes)
+
+        let zst = try temp("c.jsonl.zst", try Zstd.compress(Array(lines.joined().utf8)))
+        let compressed = RecordReader(inputs: [zst])
+        var previous: Int64 = -1
+        while try compressed.next() != nil {
+            XCTAssertGreaterThanOrEqual(compressed.bytesRead, previous)
+            previous = compressed.bytesRead
+        }
+        XCTAssertEqual(previous, compressed.totalBytes)
+    }
+
     func testBadRecordsAreReportedWithIndexLineAndReason() throws {
         let lines: [[UInt8]] = [
             Array(#"{"text": "good one", "id": 7, "label": 1}"#.utf8),

@@ -245,3 +245,21 @@ final class RunDirectoryTests: XCTestCase {
         }
     }
 }
+
+final class ProgressLineTests: XCTestCase {
+    func testShareAndETAFromTheDoneRecordsBytes() {
+        var s = PipelineStats.Snapshot()
+        s.doneRecords = 50
+        s.doneTokens = 1000
+        s.doneBytes = 250
+        XCTAssertEqual(ProgressReporter.line(s, elapsed: 10, totalBytes: 1000),
+                       "50 records, 5.0 records/s, 100 tokens/s, 0 errors, 25%, ETA 30s")
+        // A resumed run: the skipped part counts as done, the pace is this run's.
+        s.resumedBytes = 500
+        XCTAssertEqual(ProgressReporter.line(s, elapsed: 10, totalBytes: 1000),
+                       "50 records, 5.0 records/s, 100 tokens/s, 0 errors, 75%, ETA 10s")
+        // Standard input: no size, no ETA.
+        XCTAssertEqual(ProgressReporter.line(s, elapsed: 10, totalBytes: nil), "50 records, 5.0 records/s, 100 tokens/s, 0 errors")
+        XCTAssertEqual(ProgressReporter.duration(3725), "1h02m")
+    }
+}
