@@ -122,6 +122,8 @@ public struct RunIdentity: Codable, Equatable, Sendable {
         if model.hash != other.model.hash {
             return "model differs (the run used \(other.model.path), hash \(other.model.hash.prefix(12)); now \(model.path), hash \(model.hash.prefix(12)))"
         }
+        // Another version may compute other numbers: its records do not mix with these.
+        if tool != other.tool { return "tool version differs (the run was made by \(other.tool); this is \(tool))" }
         if methods != other.methods {
             return "methods differ (the run used \(other.methods.joined(separator: ",")); now \(methods.joined(separator: ",")))"
         }

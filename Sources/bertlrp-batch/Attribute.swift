@@ -109,7 +109,7 @@ struct Attribute: ParsableCommand {
             guard FileManager.default.isReadableFile(atPath: path) else { throw CommandFailure("\(path): cannot read: permission denied") }
         }
         let identity = RunIdentity(
-            tool: "bertlrp-batch",
+            tool: "bertlrp-batch \(BertLRPBatch.version)",
             model: try ModelIdentity.compute(directory: modelURL, labels: loaded.labels),
             methods: methodSet.names, targets: targetOption.description, maxSeqLength: maxSeqLength,
             shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)

@@ -4,9 +4,14 @@ import Foundation
 
 @main
 struct BertLRPBatch: ParsableCommand {
+    /// Printed by `--version` and kept in each run's manifest: a run is
+    /// resumed or merged only by the version that began it.
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "bertlrp-batch",
         abstract: "Token-level explanations (gs, gi, lrp, lat) of a BERT classifier over whole datasets.",
+        version: version,
         subcommands: [Attribute.self, Tokenize.self, Convert.self, Merge.self, Benchmark.self],
         defaultSubcommand: Attribute.self
     )
