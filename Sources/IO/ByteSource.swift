@@ -107,8 +107,7 @@ public final class LineReader {
                 if lineEnd > start && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                 let line = buffer[start..<lineEnd]
                 start = nl + 1
-                lineNumber += 1
-                return line
+                return counted(line)
             }
             if eof {
                 guard start < end else { return nil }
@@ -116,11 +115,18 @@ public final class LineReader {
                 if buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                 let line = buffer[start..<lineEnd]
                 start = end
-                lineNumber += 1
-                return line
+                return counted(line)
             }
             try refill()
         }
+    }
+
+    /// Counts the line; a UTF-8 byte order mark opening the stream (as
+    /// spreadsheet programs write) is not part of its first line.
+    private func counted(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        lineNumber += 1
+        if lineNumber == 1 && line.starts(with: [0xEF, 0xBB, 0xBF]) { return line.dropFirst(3) }
+        return line
     }
 
     private func findNewline() -> Int? {

@@ -214,7 +214,7 @@ public final class RecordReader {
                     break
                 }
             } catch { throw InputError("\(name): \(error)") }
-            let firstByte = first?.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0xEF && $0 != 0xBB && $0 != 0xBF })
+            let firstByte = first?.first(where: { $0 != 0x20 && $0 != 0x09 })
             format = firstByte == UInt8(ascii: "{") ? .jsonl : .tsv
             pending = first
         }

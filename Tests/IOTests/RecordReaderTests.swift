@@ -67,6 +67,20 @@ final class RecordReaderTests: XCTestCase {
         XCTAssertEqual(previous, compressed.totalBytes)
     }
 
+    /// A UTF-8 byte order mark opening a file (spreadsheet exports) is not
+    /// part of the header or the first record, whatever the format.
+    func testByteOrderMarkIsSkipped() throws {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let tsv = try temp("a.tsv", bom + Array("sentence\tlabel\nhello\t1\n".utf8))
+        let jsonl = try temp("b.jsonl", bom + Array("{\"text\": \"hi\"}\n".utf8))
+        let sniffed = try temp("c.txt", bom + Array("{\"text\": \"yo\"}\n".utf8))
+        let texts = try readAll([tsv, jsonl, sniffed]).map { item -> String in
+            guard case let .record(r) = item else { return "bad" }
+            return r.text
+        }
+        XCTAssertEqual(texts, ["hello", "hi", "yo"])
+    }
+
     func testBadRecordsAreReportedWithIndexLineAndReason() throws {
         let lines: [[UInt8]] = [
             Array(#"{"text": "good one", "id": 7, "label": 1}"#.utf8),
