@@ -56,6 +56,29 @@ final class ConvertTests: XCTestCase {
         _ = try assertConvertsToTruth(out.appendingPathComponent("model.safetensors"), rounded: true)
     }
 
+    /// The blocked transpose against the definition, whole and by bands of
+    /// output rows, on sizes that leave remainders in every loop.
+    func testTransposeWholeAndByBands() {
+        for (rows, cols) in [(37, 150), (8, 64), (3, 5), (130, 67)] {
+            let src = (0..<rows * cols).map { Float($0) * 0.5 - 7 }
+            var expected = [Float](repeating: 0, count: rows * cols)
+            for i in 0..<rows { for j in 0..<cols { expected[j * rows + i] = src[i * cols + j] } }
+            var whole = [Float](repeating: .nan, count: rows * cols)
+            var banded = whole
+            src.withUnsafeBytes { s in
+                whole.withUnsafeMutableBufferPointer { TensorCopy.transposeF32(s.baseAddress!, rows: rows, cols: cols, into: $0.baseAddress!) }
+                for j0 in stride(from: 0, to: cols, by: 23) {
+                    let j1 = min(j0 + 23, cols)
+                    banded.withUnsafeMutableBufferPointer {
+                        TensorCopy.transposeF32(s.baseAddress!, rows: rows, cols: cols, columns: j0..<j1, into: $0.baseAddress! + j0 * rows)
+                    }
+                }
+            }
+            XCTAssertEqual(whole, expected, "\(rows)x\(cols)")
+            XCTAssertEqual(banded, expected, "\(rows)x\(cols) by bands")
+        }
+    }
+
     // MARK: names and prefixes
 
     func testTensorFlowNames() {
