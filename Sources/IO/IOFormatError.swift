@@ -19,3 +19,37 @@ public enum IOFormatError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// The reason of a failed Foundation file operation as the system states it
+/// ("No such file or directory", "Permission denied"), not Foundation's
+/// sentence ("The operation could not be completed. ..."), for one-line errors
+/// that already name the file. (Tokenizer, which uses nothing of ours, keeps
+/// its own copy: `TokenizerError.reason`.)
+public func systemReason(_ error: Error) -> String {
+    let ns = error as NSError
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError || ns.code == NSFileNoSuchFileError {
+        return String(cString: strerror(ENOENT))
+    }
+    return ns.localizedDescription
+}
+
+/// `mkdir -p`: creates `path` and its missing parents. Returns nil, or the
+/// system's reason for the first component that could not be made ("Not a
+/// directory" where a file stands in the way, which Foundation reports only
+/// as an unknown error).
+public func makeDirectories(_ path: String) -> String? {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for component in path.split(separator: "/") {
+        prefix += component
+        if mkdir(prefix, 0o777) != 0 && errno != EEXIST { return String(cString: strerror(errno)) }
+        var st = stat()
+        if stat(prefix, &st) != 0 { return String(cString: strerror(errno)) }
+        if (st.st_mode & S_IFMT) != S_IFDIR { return "\(prefix) is not a directory" }
+        prefix += "/"
+    }
+    return nil
+}

@@ -87,7 +87,7 @@ public struct SHA256 {
         while true {
             let chunk: Data?
             do { chunk = try handle.read(upToCount: 1 << 20) } catch {
-                throw IOFormatError.unreadable(file: url.path, reason: "\(error.localizedDescription)")
+                throw IOFormatError.unreadable(file: url.path, reason: "\(systemReason(error))")
             }
             guard let chunk, !chunk.isEmpty else { break }
             h.update(chunk)

@@ -94,7 +94,7 @@ public enum RunMerger {
             var errorBytes: [UInt8] = []
             if m.errorsBytes > 0 {
                 do { errorBytes = Array(try Data(contentsOf: errorsURL).prefix(m.errorsBytes)) } catch {
-                    throw RunSetupError("\(errorsURL.path): cannot read: \(error.localizedDescription)")
+                    throw RunSetupError("\(errorsURL.path): cannot read: \(systemReason(error))")
                 }
             }
             errorStreams.append(try LineStream(name: errorsURL.path, sources: [{ MemorySource(errorBytes) }]))

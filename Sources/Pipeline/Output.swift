@@ -147,10 +147,8 @@ public enum RunDirectory {
 
     /// A new run: refuses a directory that holds one already.
     public static func start(_ dir: URL, identity: RunIdentity, inputs: [String]) throws -> DirectorySink {
-        do {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        } catch {
-            throw RunSetupError("\(dir.path): cannot create the output directory: \(error.localizedDescription)")
+        if let reason = makeDirectories(dir.path) {
+            throw RunSetupError("\(dir.path): cannot create the output directory: \(reason)")
         }
         try lock(dir)
         let manifestURL = dir.appendingPathComponent(RunManifest.fileName)

@@ -268,6 +268,10 @@ final class AttributeEndToEndTests: XCTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").filter { !$0.hasPrefix("bertlrp-batch: 0 records") }.count, 1, "\(args): \(r.stderr)")
             try? FileManager.default.removeItem(atPath: out)
         }
+        // An output directory that cannot be made: the system's reason, one line.
+        let blocked = try runBinary(engineArgs + ["-o", input.path + "/out", input.path])
+        XCTAssertEqual(blocked.status, 2, blocked.stderr)
+        XCTAssertTrue(blocked.stderr.hasPrefix("bertlrp-batch: \(input.path)/out: cannot create the output directory: \(input.path) is not a directory"), blocked.stderr)
         // A finished directory is not overwritten; a resume with other options is refused.
         XCTAssertEqual(try runBinary(engineArgs + ["-o", out, input.path]).status, 0)
         let again = try runBinary(engineArgs + ["-o", out, input.path])

@@ -36,7 +36,7 @@ struct BertConfig {
         }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ConversionError.badConfig(file: path, reason: "cannot read: \(error.localizedDescription)")
+            throw ConversionError.badConfig(file: path, reason: "cannot read: \(systemReason(error))")
         }
         guard let object = try? JSONSerialization.jsonObject(with: data), let fields = object as? [String: Any] else {
             throw ConversionError.badConfig(file: path, reason: "not a JSON object")
@@ -124,7 +124,7 @@ struct BertConfig {
         } catch let error as ConversionError {
             throw error
         } catch {
-            throw ConversionError.output(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw ConversionError.output(path: path, reason: "cannot write: \(systemReason(error))")
         }
     }
 }

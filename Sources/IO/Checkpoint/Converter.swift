@@ -167,7 +167,7 @@ public enum CheckpointConverter {
         do {
             try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
         } catch {
-            throw ConversionError.output(path: outputPath, reason: "cannot create a folder beside it: \(error.localizedDescription)")
+            throw ConversionError.output(path: outputPath, reason: "cannot create a folder beside it: \(systemReason(error))")
         }
         var committed = false
         defer { if !committed { try? fm.removeItem(atPath: temp) } }
@@ -289,7 +289,7 @@ public enum CheckpointConverter {
         }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: vocabPath)) } catch {
-            throw ConversionError.badSource(path: vocabPath, reason: "cannot read: \(error.localizedDescription)")
+            throw ConversionError.badSource(path: vocabPath, reason: "cannot read: \(systemReason(error))")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConversionError.badSource(path: vocabPath, reason: "vocabulary is not valid UTF-8")
@@ -312,7 +312,7 @@ public enum CheckpointConverter {
     static func copyFile(_ src: String, to dst: String) throws {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: src)) } catch {
-            throw ConversionError.output(path: dst, reason: "cannot copy \(src): \(error.localizedDescription)")
+            throw ConversionError.output(path: dst, reason: "cannot copy \(src): \(systemReason(error))")
         }
         try writeFile(data, to: dst)
     }
