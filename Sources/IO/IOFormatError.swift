@@ -4,6 +4,7 @@ import Foundation
 /// file and what is wrong.
 public enum IOFormatError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
+    case unwritable(file: String, reason: String)
     case truncated(file: String, detail: String)
     case corrupt(file: String, detail: String)
     case unsupported(file: String, detail: String)
@@ -12,6 +13,7 @@ public enum IOFormatError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unreadable(file, reason): return "\(file): cannot read: \(reason)"
+        case let .unwritable(file, reason): return "\(file): cannot write: \(reason)"
         case let .truncated(file, detail): return "\(file): truncated: \(detail)"
         case let .corrupt(file, detail): return "\(file): corrupt: \(detail)"
         case let .unsupported(file, detail): return "\(file): unsupported: \(detail)"

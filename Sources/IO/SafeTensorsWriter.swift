@@ -71,7 +71,7 @@ public final class SafeTensorsWriter {
         fileSize = 8 + header.count + offset
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw IOFormatError.unreadable(file: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+            throw IOFormatError.unwritable(file: path, reason: String(cString: strerror(errno)))
         }
         file = Output(fd: fd, path: path)
         slots = (0..<3).map { _ in Slot(memory: UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 64), capacity: Self.bufferSize) }
@@ -166,7 +166,7 @@ public final class SafeTensorsWriter {
                 let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw IOFormatError.unreadable(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
+                    throw IOFormatError.unwritable(file: path, reason: String(cString: strerror(errno)))
                 }
                 done += n
             }
@@ -175,7 +175,7 @@ public final class SafeTensorsWriter {
         func finish() throws {
             let rc = close(fd)
             fd = -1
-            guard rc == 0 else { throw IOFormatError.unreadable(file: path, reason: "close failed: \(String(cString: strerror(errno)))") }
+            guard rc == 0 else { throw IOFormatError.unwritable(file: path, reason: "close failed: \(String(cString: strerror(errno)))") }
         }
     }
 
