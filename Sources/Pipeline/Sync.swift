@@ -118,3 +118,21 @@ public enum Parallel {
         for w in workers { w.join() }
     }
 }
+
+/// A value computed on a thread of its own while the caller goes on;
+/// `value()` waits for it, once, and rethrows what the computation threw.
+public final class Background<T>: @unchecked Sendable {
+    private final class Box: @unchecked Sendable { var result: Result<T, Error>? }
+    private let box = Box()
+    private let worker: Worker
+
+    public init(name: String, _ body: @escaping @Sendable () throws -> T) {
+        let box = self.box
+        worker = Worker(name: name) { box.result = Result(catching: body) }
+    }
+
+    public func value() throws -> T {
+        worker.join()
+        return try box.result!.get()
+    }
+}

@@ -89,6 +89,10 @@ struct Attribute: ParsableCommand {
         guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
             throw CommandFailure("no model: the bundled model \(BundledModel.relativePath) was not found; name one with --model DIR or BERTLRP_MODEL")
         }
+        // The model's identity for the manifest (SHA-256 of its files) is
+        // hashed on the idle second core while the model loads; standard
+        // output has no manifest.
+        let hashing = toStdout ? nil : Background(name: "bertlrp-hash") { try ModelIdentity.compute(directory: modelURL, labels: []) }
         let loaded: LoadedModel
         do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp)) } catch { throw CommandFailure("\(error)") }
         let targetOption: TargetOption
@@ -108,9 +112,11 @@ struct Attribute: ParsableCommand {
             guard !isDirectory.boolValue else { throw CommandFailure("\(path): cannot read: is a directory") }
             guard FileManager.default.isReadableFile(atPath: path) else { throw CommandFailure("\(path): cannot read: permission denied") }
         }
+        var modelIdentity = try hashing?.value() ?? ModelIdentity(path: modelURL.path, hash: "", files: [:], labels: [])
+        modelIdentity.labels = loaded.labels
         let identity = RunIdentity(
             tool: "bertlrp-batch \(BertLRPBatch.version)",
-            model: try ModelIdentity.compute(directory: modelURL, labels: loaded.labels),
+            model: modelIdentity,
             methods: methodSet.names, targets: targetOption.description, maxSeqLength: maxSeqLength,
             shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)
 
