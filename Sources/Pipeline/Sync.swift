@@ -136,3 +136,19 @@ public final class Background<T>: @unchecked Sendable {
         return try box.result!.get()
     }
 }
+
+/// Hands out the indices 0..<limit, each once, to whichever worker asks next.
+public final class WorkCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+
+    public init() {}
+
+    public func take(below limit: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value < limit else { return nil }
+        value += 1
+        return value - 1
+    }
+}

@@ -108,7 +108,7 @@ struct EngineBenchmark: ParsableCommand {
                 if workers == 1 {
                     for b in batches { _ = try? engines[0].run(b, methods: methods, targets: .predicted) }
                 } else {
-                    let next = Counter()
+                    let next = WorkCounter()
                     Parallel.run(workers, name: "bertlrp-benchmark") { [engines] w in
                         while let i = next.take(below: batches.count) {
                             _ = try? engines[w].run(batches[i], methods: methods, targets: .predicted)
@@ -159,17 +159,6 @@ struct EngineBenchmark: ParsableCommand {
     }
 }
 
-/// Hands out micro-batch indices to the workers.
-private final class Counter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
-    func take(below limit: Int) -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard value < limit else { return nil }
-        value += 1
-        return value - 1
-    }
-}
 
 /// The SST-2 sentences as the model sees them: the record reader and the real
 /// tokenizer, cut to `maxTokens` as the pipeline does.

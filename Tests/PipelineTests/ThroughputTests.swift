@@ -60,7 +60,7 @@ final class ThroughputTests: XCTestCase {
         var engineBest = Double.infinity, pipelineBest = Double.infinity
         for round in 0..<rounds {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let next = AtomicCounter()
+            let next = WorkCounter()
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 while let i = next.take(below: plan.count) {
                     _ = try? engines[w].run(plan[i], methods: .all, targets: .predicted)
@@ -87,16 +87,6 @@ final class ThroughputTests: XCTestCase {
     }
 }
 
-private final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
-    func take(below limit: Int) -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard value < limit else { return nil }
-        value += 1
-        return value - 1
-    }
-}
 
 /// Hands the same warmed-up runners to every pipeline run.
 private final class RunnerPool: @unchecked Sendable {
