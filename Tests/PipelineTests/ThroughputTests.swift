@@ -61,7 +61,7 @@ final class ThroughputTests: XCTestCase {
         for round in 0..<rounds {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let next = WorkCounter()
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            Parallel.run(workers, name: "bertlrp-engine-alone") { [engines] w in
                 while let i = next.take(below: plan.count) {
                     _ = try? engines[w].run(plan[i], methods: .all, targets: .predicted)
                 }
