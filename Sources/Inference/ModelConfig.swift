@@ -55,6 +55,10 @@ public struct ModelConfig: Sendable, Equatable {
         guard act == "gelu" else {
             throw ModelError.badConfig(file: file, detail: "hidden_act '\(act)' is not supported (only 'gelu', with erf)")
         }
+        // Relative position embeddings (some BERT variants) change attention itself.
+        if let positions = object["position_embedding_type"] as? String, positions != "absolute" {
+            throw ModelError.badConfig(file: file, detail: "position_embedding_type '\(positions)' is not supported (only 'absolute')")
+        }
         let eps = (object["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12
         var labels: [String]
         if let id2label = object["id2label"] as? [String: Any], !id2label.isEmpty {

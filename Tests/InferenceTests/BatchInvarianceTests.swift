@@ -127,6 +127,16 @@ final class BatchInvarianceTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("intermediate.dense.weight"), text)
         }
+        // Architectures this engine does not compute are refused by name, not run wrongly.
+        for (key, value) in [("hidden_act", "gelu_new"), ("position_embedding_type", "relative_key")] {
+            let original = try String(contentsOf: Fixtures.tinyBert.appendingPathComponent("config.json"), encoding: .utf8)
+            try original.replacingOccurrences(of: "\"hidden_act\": \"gelu\",", with: "\"\(key)\": \"\(value)\",")
+                .write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try BertModel(directory: dir)) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("config.json") && text.contains("\(key) '\(value)' is not supported"), text)
+            }
+        }
     }
 }
 
