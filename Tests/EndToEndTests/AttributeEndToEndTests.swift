@@ -165,6 +165,10 @@ final class AttributeEndToEndTests: XCTestCase {
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: merged.appendingPathComponent("manifest.json"))) as! [String: Any]
         XCTAssertEqual(manifest["status"] as? String, "complete")
         XCTAssertEqual((manifest["shards"] as? [Any])?.count, try shardLines(whole).count / 40 + 1)
+        // Merging into a directory that holds a run is refused, without pointing to --resume (merge has none).
+        let again = try runBinary(["merge"] + parts + ["-o", merged.path])
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("choose another -o") && !again.stderr.contains("--resume"), again.stderr)
 
         // A run of another model (the tiny test model) cannot be merged in.
         let other = base.appendingPathComponent("other")
