@@ -171,6 +171,20 @@ final class ConvertTests: XCTestCase {
 
     // MARK: labels
 
+    /// A conversion killed before it could clean up leaves its hidden folder;
+    /// the next conversion to that output removes it (its process is gone),
+    /// and leaves a live one's alone.
+    func testAbandonedPartialFoldersAreRemoved() throws {
+        let dir = try TestPaths.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dead = dir.appendingPathComponent(".m.partial-2147483646-7")  // beyond any pid_max
+        let live = dir.appendingPathComponent(".m.partial-\(getpid())-8")
+        for d in [dead, live] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        _ = try CheckpointConverter.convert(source: TestPaths.tiny.appendingPathComponent("tf"), output: dir.appendingPathComponent("m"),
+                                            options: ConversionOptions())
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), [live.lastPathComponent, "m"])
+    }
+
     func testLabelOptions() throws {
         let src = TestPaths.tiny.appendingPathComponent("torch-seed")
         let dir = try TestPaths.scratch()

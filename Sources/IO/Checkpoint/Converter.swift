@@ -162,8 +162,10 @@ public enum CheckpointConverter {
 
         // 4. Write into a hidden sibling, then rename into place.
         let parent = (outputPath as NSString).deletingLastPathComponent
-        let temp = (parent as NSString).appendingPathComponent(".\((outputPath as NSString).lastPathComponent).partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let partialPrefix = ".\((outputPath as NSString).lastPathComponent).partial-"
+        let temp = (parent as NSString).appendingPathComponent("\(partialPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let fm = FileManager.default
+        removeAbandoned(in: parent, prefix: partialPrefix)
         do {
             try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
         } catch {
@@ -492,5 +494,18 @@ struct SourceCheckpoint {
                                             file: file, byteOffset: dataStart + info.begin, strides: nil, bigEndian: false, check: nil))
         }
         return try torch(tensors, format: "safetensors", file: file.path, dir: dir)
+    }
+}
+
+/// Removes the hidden folders `prefix` + PID + ... that a conversion killed
+/// before it could clean up (kill -9, a power cut) left beside its output:
+/// those whose process is gone. A live conversion's folder is left alone.
+func removeAbandoned(in parent: String, prefix: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+    for name in names where name.hasPrefix(prefix) {
+        guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(name))
+        }
     }
 }
