@@ -116,6 +116,12 @@ public final class BertModel: Sendable {
             do { try file.read(info, into: into) } catch {
                 throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
             }
+            // A damaged or diverged model: every score would be NaN.
+            var finite = true
+            for k in 0..<info.count { finite = finite && into[k].isFinite }
+            guard finite else {
+                throw ModelError.unreadable(file: path, detail: "tensor '\(info.name)' holds NaN or infinite values")
+            }
         }
     }
 

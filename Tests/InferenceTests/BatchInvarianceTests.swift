@@ -1,4 +1,5 @@
 import Foundation
+import IO
 import XCTest
 @testable import Inference
 
@@ -126,6 +127,19 @@ final class BatchInvarianceTests: XCTestCase {
         XCTAssertThrowsError(try BertModel(directory: dir)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("intermediate.dense.weight"), text)
+        }
+        // A NaN in the weights (a damaged file, a diverged training run) is refused, naming the tensor.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("config.json"))
+        try FileManager.default.copyItem(at: Fixtures.tinyBert.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
+        let weights = dir.appendingPathComponent("model.safetensors")
+        let name = "bert.encoder.layer.1.output.dense.weight"
+        let info = try XCTUnwrap(try SafeTensorsFile(url: weights).tensors[name])
+        var bytes = [UInt8](try Data(contentsOf: weights))
+        let at = 8 + Int(UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })) + info.begin + 40
+        withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { for k in 0..<4 { bytes[at + k] = $0[k] } }
+        try Data(bytes).write(to: weights)
+        XCTAssertThrowsError(try BertModel(directory: dir)) { error in
+            XCTAssertEqual("\(error)", "\(weights.path): tensor '\(name)' holds NaN or infinite values")
         }
         // Architectures this engine does not compute are refused by name, not run wrongly.
         for (key, value) in [("hidden_act", "gelu_new"), ("position_embedding_type", "relative_key")] {
