@@ -151,9 +151,17 @@ struct Attribute: ParsableCommand {
         default: targetsPerExample = 1
         }
         let budget = loaded.batchTokens(methods: methodSet, targetsPerExample: targetsPerExample, longest: maxSeqLength)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workerCount = workers ?? cores
+        // One parallel layer (README): N workers with one OpenBLAS thread
+        // each, or a single worker with OpenBLAS on every core; a count the
+        // user gave OpenBLAS stands.
+        if workerCount == 1 && cores > 1 && !fakeEngine && ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
+            Engine.setBLASThreads(cores)
+        }
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
-            workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, shardSize: shardSize,
+            workers: workerCount, shardSize: shardSize,
             partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
         let reader = RecordReader(inputs: inputs, options: readerOptions)
