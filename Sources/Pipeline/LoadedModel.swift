@@ -15,8 +15,10 @@ public struct LoadedModel: Sendable {
     /// the fake engine with the model's classes (tests of the pipeline; the
     /// fake's delay per token comes from BERTLRP_FAKE_DELAY_US). `relevance`:
     /// the run asks for LRP (without it the model is held in a third of the
-    /// memory: no alpha-beta weights).
-    public static func load(_ dir: URL, fake: Bool, relevance: Bool = true) throws -> LoadedModel {
+    /// memory: no alpha-beta weights). `workers`: how many engines will run
+    /// at once, which sets OpenBLAS's threads.
+    public static func load(_ dir: URL, fake: Bool, relevance: Bool = true,
+                            workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> LoadedModel {
         let config = try ModelConfig.load(dir.appendingPathComponent("config.json"))
         if fake {
             let n = config.labels.count
@@ -26,8 +28,12 @@ public struct LoadedModel: Sendable {
         }
         let model = try BertModel(directory: dir, relevance: relevance)
         let tokenizer = try BertTokenizer.load(modelDirectory: dir)
-        // One OpenBLAS thread per worker: the workers are the parallel layer.
-        Engine.setBLASThreads(1)
+        // One parallel layer (README): N workers with one OpenBLAS thread
+        // each, or a single worker with OpenBLAS on every core; a count the
+        // user gave OpenBLAS stands for the single worker.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let userThreads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] != nil
+        Engine.setBLASThreads(workers == 1 && !userThreads ? cores : 1)
         return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, config: config,
                            encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { EngineRunner(model: model) })
     }

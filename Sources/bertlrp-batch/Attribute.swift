@@ -89,12 +89,13 @@ struct Attribute: ParsableCommand {
         guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
             throw CommandFailure("no model: the bundled model \(BundledModel.relativePath) was not found; name one with --model DIR or BERTLRP_MODEL")
         }
+        let workerCount = workers ?? ProcessInfo.processInfo.activeProcessorCount
         // The model's identity for the manifest (SHA-256 of its files) is
         // hashed on the idle second core while the model loads; standard
         // output has no manifest.
         let hashing = toStdout ? nil : Background(name: "bertlrp-hash") { try ModelIdentity.compute(directory: modelURL, labels: []) }
         let loaded: LoadedModel
-        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp)) } catch { throw CommandFailure("\(error)") }
+        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp), workers: workerCount) } catch { throw CommandFailure("\(error)") }
         let targetOption: TargetOption
         switch TargetOption.parse(target, labels: loaded.labels) {
         case let .success(t): targetOption = t
@@ -151,14 +152,6 @@ struct Attribute: ParsableCommand {
         default: targetsPerExample = 1
         }
         let budget = loaded.batchTokens(methods: methodSet, targetsPerExample: targetsPerExample, longest: maxSeqLength)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let workerCount = workers ?? cores
-        // One parallel layer (README): N workers with one OpenBLAS thread
-        // each, or a single worker with OpenBLAS on every core; a count the
-        // user gave OpenBLAS stands.
-        if workerCount == 1 && cores > 1 && !fakeEngine && ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
-            Engine.setBLASThreads(cores)
-        }
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workerCount, shardSize: shardSize,
