@@ -80,16 +80,12 @@ public enum RunMerger {
             throw RunSetupError("\(out.path): the merge output must not be one of its inputs")
         }
 
-        // RunDirectory.start's own refusal points to --resume, which is for
-        // runs; a merge is redone from its inputs instead.
-        let existing = out.appendingPathComponent(RunManifest.fileName)
-        if FileManager.default.fileExists(atPath: existing.path) {
-            throw RunSetupError("\(existing.path): the output directory already holds a run; choose another -o, or remove it (an interrupted merge is simply run again)")
-        }
         var identity = manifests[0].identity
         identity.shardSize = shardSize ?? identity.shardSize
         identity.partition = mergedPartition(manifests.map(\.identity.partition))
-        let sink = try RunDirectory.start(out, identity: identity, inputs: manifests[0].inputs)
+        // Merge has no --resume: an interrupted merge is simply run again.
+        let sink = try RunDirectory.start(out, identity: identity, inputs: manifests[0].inputs,
+                                          whenTaken: "choose another -o, or remove it (an interrupted merge is simply run again)")
 
         var recordStreams: [LineStream] = []
         var errorStreams: [LineStream] = []

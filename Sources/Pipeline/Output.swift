@@ -145,15 +145,17 @@ public enum RunDirectory {
         heldLocks[path] = fd
     }
 
-    /// A new run: refuses a directory that holds one already.
-    public static func start(_ dir: URL, identity: RunIdentity, inputs: [String]) throws -> DirectorySink {
+    /// A new run: refuses a directory that holds one already, with `whenTaken`
+    /// telling the user what to do instead.
+    public static func start(_ dir: URL, identity: RunIdentity, inputs: [String],
+                             whenTaken: String = "add --resume to finish it, or choose another -o") throws -> DirectorySink {
         if let reason = makeDirectories(dir.path) {
             throw RunSetupError("\(dir.path): cannot create the output directory: \(reason)")
         }
         try lock(dir)
         let manifestURL = dir.appendingPathComponent(RunManifest.fileName)
         if FileManager.default.fileExists(atPath: manifestURL.path) {
-            throw RunSetupError("\(manifestURL.path): the output directory already holds a run; add --resume to finish it, or choose another -o")
+            throw RunSetupError("\(manifestURL.path): the output directory already holds a run; \(whenTaken)")
         }
         try removeStrayShards(in: dir, keep: [])
         let manifest = RunManifest(identity: identity, inputs: inputs)

@@ -113,13 +113,15 @@ struct Attribute: ParsableCommand {
             guard !isDirectory.boolValue else { throw CommandFailure("\(path): cannot read: is a directory") }
             guard FileManager.default.isReadableFile(atPath: path) else { throw CommandFailure("\(path): cannot read: permission denied") }
         }
-        var modelIdentity = try hashing?.value() ?? ModelIdentity(path: modelURL.path, hash: "", files: [:], labels: [])
-        modelIdentity.labels = loaded.labels
-        let identity = RunIdentity(
-            tool: "bertlrp-batch \(BertLRPBatch.version)",
-            model: modelIdentity,
-            methods: methodSet.names, targets: targetOption.description, maxSeqLength: maxSeqLength,
-            shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)
+        // What the manifest of a directory run records (standard output has none).
+        func runIdentity() throws -> RunIdentity {
+            var model = try hashing?.value() ?? ModelIdentity.compute(directory: modelURL, labels: [])
+            model.labels = loaded.labels
+            return RunIdentity(
+                tool: "bertlrp-batch \(BertLRPBatch.version)", model: model,
+                methods: methodSet.names, targets: targetOption.description, maxSeqLength: maxSeqLength,
+                shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)
+        }
 
         // Output.
         let sink: RecordSink
@@ -130,7 +132,7 @@ struct Attribute: ParsableCommand {
         } else {
             let dir = URL(fileURLWithPath: output)
             if resume {
-                let r = try RunDirectory.resume(dir, identity: identity, inputs: inputs)
+                let r = try RunDirectory.resume(dir, identity: runIdentity(), inputs: inputs)
                 if r.complete {
                     let m = r.sink.manifest
                     FileHandle.standardError.write(Data("bertlrp-batch: \(output) is complete already: \(m.records) records, \(m.errors) errors in \(m.shards.count) shards\n".utf8))
@@ -142,7 +144,7 @@ struct Attribute: ParsableCommand {
                 }
                 sink = r.sink
             } else {
-                sink = try RunDirectory.start(dir, identity: identity, inputs: inputs)
+                sink = try RunDirectory.start(dir, identity: runIdentity(), inputs: inputs)
             }
         }
 
