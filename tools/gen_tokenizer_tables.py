@@ -16,7 +16,7 @@ strings:
 Canonical combining classes come from Python's unicodedata, each checked
 against the library's NFD reordering (a class the library does not know is 0).
 
-Usage: python3 tools/gen_tokenizer_tables.py > Sources/Tokenizer/UnicodeTables.swift
+Usage: python3 tools/gen_tokenizer_tables.py > Sources/Tokenizer/GeneratedTables.swift
 """
 import sys, unicodedata
 import tokenizers
