@@ -75,9 +75,11 @@ def load(model_cls, model_dir, dtype):
 
 
 def encode(tok, rec, max_len):
-    """[CLS] A [SEP] (B [SEP]); pairs truncated longest first (the seed's rule)."""
-    enc = tok(rec["text"], rec.get("text_b"), truncation=True, max_length=max_len)
-    return enc["input_ids"], enc["token_type_ids"]
+    """[CLS] A [SEP] (B [SEP]); pairs truncated longest first (the seed's rule).
+    Also which positions hold the template's [CLS]/[SEP] (not a "[CLS]" or
+    "[SEP]" written in the text, which the tokenizer also keeps whole)."""
+    enc = tok(rec["text"], rec.get("text_b"), truncation=True, max_length=max_len, return_special_tokens_mask=True)
+    return enc["input_ids"], enc["token_type_ids"], enc["special_tokens_mask"]
 
 
 def embed_times_grad(model, ids, types, c):
@@ -89,7 +91,7 @@ def embed_times_grad(model, ids, types, c):
     return (w * g).sum(-1)[0].tolist()
 
 
-def ordinary_scores(model, tok, ids, types, targets, classes=None):
+def ordinary_scores(model, tok, ids, types, special, targets, classes=None):
     """logits, rollout, ixg, ig of the unpatched model, for `classes` (default:
     every class or the predicted one, by `targets`)."""
     with torch.no_grad():
@@ -102,8 +104,8 @@ def ordinary_scores(model, tok, ids, types, targets, classes=None):
         rollout = a_hat if rollout is None else a_hat @ rollout
     res = {"logits": logits[0].tolist(), "rollout": rollout[0].tolist()}
 
-    special = {tok.cls_token_id, tok.sep_token_id}
-    base = torch.tensor([[i if i in special else tok.pad_token_id for i in ids[0].tolist()]])
+    # IG's baseline: [PAD] everywhere but the template's [CLS] and [SEP]s.
+    base = torch.tensor([[i if s else tok.pad_token_id for i, s in zip(ids[0].tolist(), special)]])
 
     def forward(input_ids, token_type_ids):
         return model(input_ids=input_ids, token_type_ids=token_type_ids).logits
@@ -175,12 +177,12 @@ def main(argv):
     # Pass 1, before LXT patches anything: the ordinary model.
     plain = {name: load(modeling_bert.BertForSequenceClassification, model_dir, dt) for name, dt in DTYPES}
     rows, classes = [], []
-    for n, (rec, (ids, types)) in enumerate(zip(recs, encoded)):
+    for n, (rec, (ids, types, special)) in enumerate(zip(recs, encoded)):
         ids_t, types_t = torch.tensor([ids]), torch.tensor([types])
         row = {"id": rec["id"], "tokens": tok.convert_ids_to_tokens(ids)}
         parts, cls = {}, None
         for name, _ in DTYPES:  # f64 first: its prediction is the target of both
-            res, per_class = ordinary_scores(plain[name], tok, ids_t, types_t, targets, cls)
+            res, per_class = ordinary_scores(plain[name], tok, ids_t, types_t, special, targets, cls)
             cls = list(per_class)
             parts[name] = (res, per_class)
         classes.append(cls)
@@ -192,7 +194,7 @@ def main(argv):
     model_cls, attn_cls = patch_lxt()
     lxt = {name: load(model_cls, model_dir, dt) for name, dt in DTYPES}
     with open(out_path, "w") as out:
-        for n, ((row, parts), (ids, types), cls) in enumerate(zip(rows, encoded, classes)):
+        for n, ((row, parts), (ids, types, _), cls) in enumerate(zip(rows, encoded, classes)):
             ids_t, types_t = torch.tensor([ids]), torch.tensor([types])
             for name, _ in DTYPES:
                 model = lxt[name]

@@ -26,7 +26,7 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import BertTokenizer
+from transformers import BertTokenizerFast
 
 from texts import read_texts  # beside this file
 
@@ -146,7 +146,7 @@ def main(argv):
     seed_dir, model_dir, texts, max_len, out_path = argv[1:6]
     torch.set_num_threads(1)
     seed = load_seed(seed_dir)
-    tok = BertTokenizer.from_pretrained(model_dir)
+    tok = BertTokenizerFast.from_pretrained(model_dir)
     models = {name: build_model(seed, model_dir, dt) for name, dt in (("f64", torch.float64), ("f32", torch.float32))}
     dtypes = {"f64": torch.float64, "f32": torch.float32}
     recs = read_texts(texts, argv[6:], "seed_reference")
