@@ -22,7 +22,8 @@ def family(key):
 
 def main(argv):
     if len(argv) != 3:
-        sys.exit(__doc__.strip().split("\n\n")[1])
+        print("usage: compare.py NEW_JSONL COMMITTED_JSONL", file=sys.stderr)
+        sys.exit(2)
     new_path, ref_path = argv[1:]
     with open(ref_path) as f:
         ref = {r["id"]: r for r in map(json.loads, f)}

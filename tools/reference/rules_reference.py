@@ -15,9 +15,13 @@ layout is in that folder's README.md).
 - rollout: 0.5 * mean_heads(A) + 0.5 * I per layer, multiplied from the last
   layer down to the first, row 0.
 
-Needs transformers 4.x (LXT 2.1 patches the 4.x BERT classes):
+Needs transformers 4.x (LXT 2.1 patches the 4.x BERT classes); made with
+torch 2.13.0+cpu (any CPU build: torchvision, which lxt pulls in, is then
+broken and must go, or transformers' import fails):
 
-    python3 -m venv venv4 && venv4/bin/pip install lxt==2.1 captum==0.7.0 "transformers==4.57.*" torch safetensors
+    python3 -m venv venv4
+    venv4/bin/pip install lxt==2.1 captum==0.7.0 "transformers==4.57.*" torch safetensors
+    venv4/bin/pip uninstall -y torchvision
 
 Usage (from the repository root):
 
@@ -168,7 +172,8 @@ def patch_lxt():
 
 def main(argv):
     if len(argv) < 6 or argv[5] not in ("all", "predicted"):
-        sys.exit(__doc__.strip().split("\n\n")[3])
+        print("usage: rules_reference.py MODEL_DIR TEXTS_JSONL MAX_LEN OUT_JSONL {all|predicted} [ID ...]", file=sys.stderr)
+        sys.exit(2)
     model_dir, texts, max_len, out_path, targets = argv[1:6]
     recs = read_texts(texts, argv[6:], "rules_reference")
     tok = BertTokenizerFast.from_pretrained(model_dir)

@@ -11,7 +11,9 @@ code/util/lrp.py are used, unchanged):
     git clone https://github.com/frankaging/BERT-LRP seed
     git -C seed checkout 85b30a7816d4f3e6f1e96baf602a851cca760ef9
 
-Usage (from the repository root; pip install torch "transformers<5" safetensors):
+Usage (from the repository root; pip install torch transformers safetensors six,
+any transformers version: only its BertTokenizerFast is used, `.tokenize()` per
+segment, then the seed's truncation):
 
     python3 tools/reference/seed_reference.py SEED_DIR MODEL_DIR TEXTS_JSONL MAX_LEN OUT_JSONL [ID ...]
 
@@ -142,7 +144,8 @@ def scores(model, config, num_labels, ids, types, dtype):
 
 def main(argv):
     if len(argv) < 6:
-        sys.exit(__doc__.strip().split("\n\n")[2])
+        print("usage: seed_reference.py SEED_DIR MODEL_DIR TEXTS_JSONL MAX_LEN OUT_JSONL [ID ...]", file=sys.stderr)
+        sys.exit(2)
     seed_dir, model_dir, texts, max_len, out_path = argv[1:6]
     torch.set_num_threads(1)
     seed = load_seed(seed_dir)
