@@ -46,8 +46,8 @@ public struct BertConfig {
     /// Where `labels` came from, for messages.
     public var labelOrigin: String {
         if let id2label { return "id2label names \(id2label.count)" }
-        if let numLabels { return "num_labels \(numLabels) (no id2label)" }
-        return "no id2label or num_labels, so 2 (LABEL_0, LABEL_1)"
+        if let numLabels { return "num_labels \(numLabels), no id2label" }
+        return "no id2label or num_labels: 2, LABEL_0 and LABEL_1"
     }
 
     var summary: String {
@@ -102,7 +102,7 @@ public struct BertConfig {
                 throw bad("'\(key)' is not a whole number >= 1")
             }
             guard n.doubleValue <= Double(limit) else {
-                throw bad("'\(key)' is \(n), above the limit \(limit)")
+                throw bad("'\(key)' is \(String(format: "%.0f", n.doubleValue)), above the limit \(limit)")
             }
             return n.intValue
         }
