@@ -79,13 +79,24 @@ public final class MemorySource: ByteSource {
 }
 
 /// Splits a byte stream into lines (without the `\n`, and without a `\r`
-/// before it), never holding more than one chunk plus the longest line.
+/// before it), never holding more than one chunk plus the longest line, and
+/// a line never more than `maxLineBytes`: a longer one is read past (its
+/// bytes dropped as they arrive) and reported by `overlong`, so that a
+/// stream without newlines (`/dev/zero`) is read in bounded memory.
 public final class LineReader {
     private let source: ByteSource
     private var buffer: [UInt8]
     private var start = 0
     private var end = 0
     private var eof = false
+    public let maxLineBytes: Int
+    /// Set when the line last returned was longer than `maxLineBytes`: its
+    /// length in bytes (newline excluded); the line returned is then only its
+    /// first bytes (at most 1 KiB, enough to tell its format).
+    public private(set) var overlong: Int64?
+    /// While reading past an overlong line: its bytes so far and its first bytes.
+    private var skipped: Int64?
+    private var skippedHead: [UInt8] = []
     /// 1-based number of the line last returned.
     public private(set) var lineNumber = 0
     /// Bytes taken from the source so far.
@@ -93,16 +104,19 @@ public final class LineReader {
     /// Bytes of the stream handed out as lines so far (newlines included).
     public var bytesReturned: Int64 { bytesProduced - Int64(end - start) }
 
-    public init(source: ByteSource, chunkSize: Int = 1 << 20) {
+    public init(source: ByteSource, chunkSize: Int = 1 << 20, maxLineBytes: Int = Int.max) {
         self.source = source
         self.buffer = [UInt8](repeating: 0, count: chunkSize)
+        self.maxLineBytes = max(1, maxLineBytes)
     }
 
     /// The next line, or nil at the end of the stream. The slice is valid
     /// until the next call.
     public func nextLine() throws -> ArraySlice<UInt8>? {
+        overlong = nil
         while true {
             if let nl = findNewline() {
+                if skipped != nil || nl - start > maxLineBytes { return finishOverlong(through: nl, next: nl + 1) }
                 var lineEnd = nl
                 if lineEnd > start && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                 let line = buffer[start..<lineEnd]
@@ -110,15 +124,34 @@ public final class LineReader {
                 return counted(line)
             }
             if eof {
-                guard start < end else { return nil }
+                guard start < end || skipped != nil else { return nil }
+                if skipped != nil || end - start > maxLineBytes { return finishOverlong(through: end, next: end) }
                 var lineEnd = end
                 if buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                 let line = buffer[start..<lineEnd]
                 start = end
                 return counted(line)
             }
+            // No newline yet: past the limit, keep the head and drop the rest as it comes.
+            if skipped == nil && end - start > maxLineBytes {
+                skippedHead = Array(buffer[start..<min(end, start + 1024)])
+                skipped = 0
+            }
+            if let s = skipped {
+                skipped = s + Int64(end - start)
+                start = end
+            }
             try refill()
         }
+    }
+
+    /// Ends an overlong line whose last byte is before `lineEnd`; reading resumes at `next`.
+    private func finishOverlong(through lineEnd: Int, next: Int) -> ArraySlice<UInt8> {
+        if skipped == nil { skippedHead = Array(buffer[start..<min(lineEnd, start + 1024)]) }
+        overlong = (skipped ?? 0) + Int64(lineEnd - start)
+        skipped = nil
+        start = next
+        return counted(skippedHead[...])
     }
 
     /// Counts the line; a UTF-8 byte order mark opening the stream (as

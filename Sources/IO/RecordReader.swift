@@ -62,15 +62,22 @@ public struct RecordReaderOptions: Sendable {
     public var idField: String?
     public var labelField: String?
     public var header: Bool
+    /// A longer record line is a bad record, read past without being held.
+    public var maxLineBytes: Int
+
+    /// `--max-line-bytes`'s default: 64 MiB.
+    public static let defaultMaxLineBytes = 64 << 20
 
     public init(format: RecordFormat? = nil, textField: String? = nil, textBField: String? = nil,
-                idField: String? = nil, labelField: String? = nil, header: Bool = true) {
+                idField: String? = nil, labelField: String? = nil, header: Bool = true,
+                maxLineBytes: Int = RecordReaderOptions.defaultMaxLineBytes) {
         self.format = format
         self.textField = textField
         self.textBField = textBField
         self.idField = idField
         self.labelField = labelField
         self.header = header
+        self.maxLineBytes = maxLineBytes
     }
 }
 
@@ -111,6 +118,7 @@ public final class RecordReader {
         let format: RecordFormat
         var columns: TSVColumns?
         var pending: ArraySlice<UInt8>?   // a sniffed first line, not yet parsed
+        var pendingOverlong: Int64?       // its length, when it was too long
     }
 
     private struct TSVColumns {
@@ -159,12 +167,15 @@ public final class RecordReader {
             }
             let line: ArraySlice<UInt8>?
             let lineNumber: Int
+            let overlong: Int64?
             do {
                 if let p = current!.pending {
                     line = p
+                    overlong = current!.pendingOverlong
                     current!.pending = nil
                 } else {
                     line = try current!.lines.nextLine()
+                    overlong = current!.lines.overlong
                 }
                 lineNumber = current!.lines.lineNumber
             } catch {
@@ -174,6 +185,15 @@ public final class RecordReader {
                 finishedBytes += current!.file.bytesConsumed
                 current = nil
                 continue
+            }
+            if let overlong {
+                if current!.format == .tsv && current!.columns == nil && options.header {
+                    throw InputError("\(current!.name):\(lineNumber): the TSV header is \(overlong) bytes, longer than --max-line-bytes \(options.maxLineBytes)")
+                }
+                let index = nextIndex
+                nextIndex += 1
+                return .bad(BadRecord(index: index, input: current!.name, line: lineNumber,
+                                      reason: "line of \(overlong) bytes is longer than --max-line-bytes \(options.maxLineBytes); read past"))
             }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             if current!.format == .tsv && current!.columns == nil {
@@ -197,20 +217,22 @@ public final class RecordReader {
             lower.removeLast(4)
             source = try ZstdDecompressor(name: name, source: file)
         }
-        let lines = LineReader(source: source)
+        let lines = LineReader(source: source, maxLineBytes: options.maxLineBytes)
         var format = options.format
         if format == nil {
             if lower.hasSuffix(".tsv") { format = .tsv }
             else if lower.hasSuffix(".jsonl") || lower.hasSuffix(".json") || lower.hasSuffix(".ndjson") { format = .jsonl }
         }
         var pending: ArraySlice<UInt8>?
+        var pendingOverlong: Int64?
         if format == nil {
             // Sniff: the first non-blank line starting with `{` means JSONL.
             var first: ArraySlice<UInt8>?
             do {
                 while let l = try lines.nextLine() {
-                    if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                    if lines.overlong == nil && l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                     first = Array(l)[...]
+                    pendingOverlong = lines.overlong
                     break
                 }
             } catch { throw InputError("\(name): \(error)") }
@@ -218,7 +240,8 @@ public final class RecordReader {
             format = firstByte == UInt8(ascii: "{") ? .jsonl : .tsv
             pending = first
         }
-        return OpenInput(name: name, file: file, lines: lines, format: format!, columns: nil, pending: pending)
+        return OpenInput(name: name, file: file, lines: lines, format: format!, columns: nil, pending: pending,
+                         pendingOverlong: pendingOverlong)
     }
 
     // MARK: TSV
@@ -305,10 +328,20 @@ public final class RecordReader {
                 textB = s
             }
             return .record(InputRecord(index: index, input: name, line: lineNumber,
-                                       id: Self.scalarString(dict[options.idField ?? "id"]),
+                                       id: Self.idString(dict, key: options.idField ?? "id", line: line),
                                        text: text, textB: textB,
                                        label: Self.scalarString(dict[options.labelField ?? "label"])))
         }
+    }
+
+    /// An id as text, a number as the digits it was read as
+    /// (`1234567890123456789` stays that, not a rounded double).
+    static func idString(_ dict: [String: Any], key: String, line: ArraySlice<UInt8>) -> String? {
+        if let n = dict[key] as? NSNumber, String(cString: n.objCType) != "c",
+           let raw = JSONScan.rawValue(of: key, in: line), let text = String(validating: raw, as: UTF8.self) {
+            return text
+        }
+        return scalarString(dict[key])
     }
 
     /// A JSON string, number or boolean as text (`1` and `"1"` both give "1").

@@ -106,6 +106,7 @@ public final class BertModel: Sendable {
         do { file = try SafeTensorsFile(url: url) } catch {
             throw ModelError.unreadable(file: path, detail: Self.withoutFile("\(error)", path))
         }
+        try Self.checkShapes(config, file, path: path)
         try self.init(config: config, source: directory.path, relevance: relevance) { names, shape, into in
             guard let info = names.lazy.compactMap({ file.tensors[$0] }).first else {
                 throw ModelError.missingTensor(file: path, name: names[0])
@@ -133,6 +134,32 @@ public final class BertModel: Sendable {
             let n = shape.reduce(1, *)
             let isScale = names.contains { $0.hasSuffix("LayerNorm.weight") }
             for k in 0..<n { into[k] = isScale ? 1 : 0.02 * rng.nextGaussian() }
+        }
+    }
+
+    /// Every tensor the config asks for, checked against the file's header
+    /// before anything is allocated: a config with absurd sizes (1e12) is
+    /// refused here, by the shapes the file really holds, not by an
+    /// allocation that fails. The classifier's rows are the classes.
+    private static func checkShapes(_ config: ModelConfig, _ file: SafeTensorsFile, path: String) throws {
+        let shapes = config.tensorShapes
+        // The config's bounds make overflow impossible; checked all the same.
+        guard BertConfig.elementCount(shapes) != nil else {
+            throw ModelError.badConfig(file: path, detail: "the config's tensor sizes overflow")
+        }
+        for (name, shape) in shapes {
+            let names = [name] + BertConfig.legacyNames(of: name)
+            guard let info = names.lazy.compactMap({ file.tensors[$0] }).first else {
+                throw ModelError.missingTensor(file: path, name: name)
+            }
+            if name == "classifier.weight", info.shape.count == 2, info.shape[1] == config.hiddenSize,
+               info.shape[0] != config.numClasses {
+                throw ModelError.badShape(file: path, name: info.name, expected: shape, found: info.shape,
+                                          why: "the classifier has \(info.shape[0]) classes, config.json \(config.numClasses) (\(config.labelOrigin))")
+            }
+            guard info.shape == shape else {
+                throw ModelError.badShape(file: path, name: info.name, expected: shape, found: info.shape)
+            }
         }
     }
 

@@ -147,7 +147,10 @@ public final class Engine: @unchecked Sendable {
             let predicted = logits.firstIndex(of: m)!
             poolerInputs.append(x)
             pooledAll.append(pooled)
-            results.append(ExampleResult(logits: logits.map { Float($0) }, probs: e.map { Float($0 / sum) },
+            // Multi-label classifiers score each class alone (transformers'
+            // BCEWithLogitsLoss for problem_type multi_label_classification).
+            let probs = c.multiLabel ? logits.map { Float(1 / (1 + exp(-$0))) } : e.map { Float($0 / sum) }
+            results.append(ExampleResult(logits: logits.map { Float($0) }, probs: probs,
                                          predicted: predicted, lat: nil, attributions: []))
         }
 

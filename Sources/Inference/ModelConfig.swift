@@ -1,4 +1,5 @@
 import Foundation
+import IO
 
 /// The fields of `config.json` the engine uses (CONTRACT.md section 1).
 public struct ModelConfig: Sendable, Equatable {
@@ -12,13 +13,18 @@ public struct ModelConfig: Sendable, Equatable {
     public var layerNormEps: Float
     /// Class names in id order; their count is the number of classes.
     public var labels: [String]
+    /// `problem_type: multi_label_classification`: `probs` are independent
+    /// sigmoids of the logits, not a softmax (CONTRACT.md section 1).
+    public var multiLabel: Bool
+    /// Where `labels` came from (`id2label`, `num_labels`, the default), for messages.
+    public var labelOrigin: String
 
     public var numClasses: Int { labels.count }
     public var headSize: Int { hiddenSize / numHeads }
 
     public init(hiddenSize: Int, numLayers: Int, numHeads: Int, intermediateSize: Int,
                 maxPositions: Int, typeVocabSize: Int, vocabSize: Int,
-                layerNormEps: Float = 1e-12, labels: [String]) {
+                layerNormEps: Float = 1e-12, labels: [String], multiLabel: Bool = false, labelOrigin: String = "id2label") {
         self.hiddenSize = hiddenSize
         self.numLayers = numLayers
         self.numHeads = numHeads
@@ -28,60 +34,29 @@ public struct ModelConfig: Sendable, Equatable {
         self.vocabSize = vocabSize
         self.layerNormEps = layerNormEps
         self.labels = labels
+        self.multiLabel = multiLabel
+        self.labelOrigin = labelOrigin
     }
 
-    /// Reads a Hugging Face `config.json`.
+    /// Reads a Hugging Face `config.json` through IO's one reader of model
+    /// configs (`BertConfig`: bounds, classes, problem type), shared with
+    /// the converter.
     public static func load(_ url: URL) throws -> ModelConfig {
         let file = url.path
         guard FileManager.default.fileExists(atPath: file) else { throw ModelError.missingFile(file: file) }
-        let object: [String: Any]
-        do {
-            guard let o = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] else {
-                throw ModelError.badConfig(file: file, detail: "not a JSON object")
-            }
-            object = o
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError.badConfig(file: file, detail: "not valid JSON")
+        let c: BertConfig
+        do { c = try BertConfig.read(file: file) } catch let e as BertConfig.Invalid {
+            throw ModelError.badConfig(file: e.file, detail: e.reason)
         }
-        func int(_ key: String) throws -> Int {
-            guard let n = (object[key] as? NSNumber)?.intValue, n > 0 else {
-                throw ModelError.badConfig(file: file, detail: "'\(key)' is missing or not a positive integer")
-            }
-            return n
-        }
-        let act = object["hidden_act"] as? String ?? "gelu"
-        guard act == "gelu" else {
-            throw ModelError.badConfig(file: file, detail: "hidden_act '\(act)' is not supported (only 'gelu', with erf)")
-        }
-        // Relative position embeddings (some BERT variants) change attention itself.
-        if let positions = object["position_embedding_type"] as? String, positions != "absolute" {
-            throw ModelError.badConfig(file: file, detail: "position_embedding_type '\(positions)' is not supported (only 'absolute')")
-        }
-        let eps = (object["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12
-        var labels: [String]
-        if let id2label = object["id2label"] as? [String: Any], !id2label.isEmpty {
-            labels = Array(repeating: "", count: id2label.count)
-            for (key, value) in id2label {
-                guard let i = Int(key), i >= 0, i < id2label.count else {
-                    throw ModelError.badConfig(file: file, detail: "id2label keys must be 0..<\(id2label.count), found '\(key)'")
-                }
-                labels[i] = (value as? String) ?? "\(value)"
-            }
-        } else if let n = (object["num_labels"] as? NSNumber)?.intValue, n > 0 {
-            labels = (0..<n).map { "LABEL_\($0)" }
-        } else {
-            throw ModelError.badConfig(file: file, detail: "no id2label (the classes of the classifier)")
-        }
-        let config = ModelConfig(
-            hiddenSize: try int("hidden_size"), numLayers: try int("num_hidden_layers"),
-            numHeads: try int("num_attention_heads"), intermediateSize: try int("intermediate_size"),
-            maxPositions: try int("max_position_embeddings"), typeVocabSize: try int("type_vocab_size"),
-            vocabSize: try int("vocab_size"), layerNormEps: eps, labels: labels)
-        guard config.hiddenSize % config.numHeads == 0 else {
-            throw ModelError.badConfig(file: file, detail: "hidden_size \(config.hiddenSize) is not a multiple of num_attention_heads \(config.numHeads)")
-        }
-        return config
+        return ModelConfig(hiddenSize: c.hiddenSize, numLayers: c.layers, numHeads: c.heads,
+                           intermediateSize: c.intermediateSize, maxPositions: c.maxPositions,
+                           typeVocabSize: c.typeVocabSize, vocabSize: c.vocabSize, layerNormEps: Float(c.layerNormEps),
+                           labels: c.labels, multiLabel: c.multiLabel, labelOrigin: c.labelOrigin)
+    }
+
+    /// Every tensor the model reads, Hugging Face names and shapes (IO's one table).
+    public var tensorShapes: [(name: String, shape: [Int])] {
+        BertConfig.tensorShapes(hidden: hiddenSize, layers: numLayers, intermediate: intermediateSize, vocab: vocabSize,
+                                maxPositions: maxPositions, typeVocab: typeVocabSize, numClasses: numClasses)
     }
 }

@@ -4,7 +4,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case missingFile(file: String)
     case badConfig(file: String, detail: String)
     case missingTensor(file: String, name: String)
-    case badShape(file: String, name: String, expected: [Int], found: [Int])
+    case badShape(file: String, name: String, expected: [Int], found: [Int], why: String = "")
     case unreadable(file: String, detail: String)
 
     public var description: String {
@@ -12,8 +12,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .missingFile(file): return "\(file): no such file"
         case let .badConfig(file, detail): return "\(file): \(detail)"
         case let .missingTensor(file, name): return "\(file): missing tensor '\(name)'"
-        case let .badShape(file, name, expected, found):
-            return "\(file): tensor '\(name)' has shape \(found), the config asks for \(expected)"
+        case let .badShape(file, name, expected, found, why):
+            return "\(file): tensor '\(name)' has shape \(found), the config asks for \(expected)\(why.isEmpty ? "" : ": " + why)"
         case let .unreadable(file, detail): return "\(file): \(detail)"
         }
     }

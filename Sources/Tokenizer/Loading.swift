@@ -52,24 +52,40 @@ extension Vocabulary {
 
 extension BertTokenizer {
     /// The tokenizer of a model directory (CONTRACT.md section 1): its
-    /// `tokenizer.json` when present (vocabulary, normalizer settings, added
-    /// tokens), else `vocab.txt` with the options of `tokenizer_config.json`
-    /// (`do_lower_case` default true, `strip_accents`, `tokenize_chinese_chars`).
+    /// `tokenizer.json` when present (vocabulary, added tokens, special
+    /// tokens), else `vocab.txt`; normalized as transformers 5 loads the
+    /// directory (below).
+    ///
+    /// transformers' BERT tokenizer (`tokenizer_class` BertTokenizer or
+    /// BertTokenizerFast, or none: `model_type` bert picks it) rebuilds the
+    /// normalizer from its own arguments, which come from
+    /// `tokenizer_config.json` with its defaults (`do_lower_case` true,
+    /// `strip_accents` none, `tokenize_chinese_chars` true, `clean_text`
+    /// always): transformers 5 `BertTokenizer.__init__` builds a
+    /// `BertNormalizer` from them whatever tokenizer.json says (4.x
+    /// `BertTokenizerFast.__init__` did the same for the three settings when
+    /// they differed from the file's). Only another class (PreTrainedTokenizerFast,
+    /// TokenizersBackend) takes tokenizer.json's normalizer as it is.
     public static func load(modelDirectory dir: URL) throws -> BertTokenizer {
         let json = dir.appendingPathComponent("tokenizer.json")
         let vocab = dir.appendingPathComponent("vocab.txt")
         let fm = FileManager.default
-        if fm.fileExists(atPath: json.path) {
-            return try load(tokenizerJSON: json)
-        }
-        guard fm.fileExists(atPath: vocab.path) else { throw TokenizerError.noVocabulary(directory: dir.path) }
         var options = BertTokenizerOptions()
+        var bertClass = true
         let config = dir.appendingPathComponent("tokenizer_config.json")
         if fm.fileExists(atPath: config.path) {
-            options = try readTokenizerConfig(config)
+            (options, bertClass) = try tokenizerConfigAndClass(config)
         }
+        if fm.fileExists(atPath: json.path) {
+            return try load(tokenizerJSON: json, normalizer: bertClass ? options : nil)
+        }
+        guard fm.fileExists(atPath: vocab.path) else { throw TokenizerError.noVocabulary(directory: dir.path) }
         return try load(vocabFile: vocab, options: options)
     }
+
+    /// The `tokenizer_class` values that make transformers build the BERT
+    /// tokenizer (which sets the normalizer from tokenizer_config.json).
+    static let bertClasses: Set<String> = ["BertTokenizer", "BertTokenizerFast"]
 
     /// A tokenizer from a `vocab.txt` with the given options; the added tokens
     /// are the five BERT special tokens the vocabulary has.
@@ -80,6 +96,11 @@ extension BertTokenizer {
 
     /// Options from a `tokenizer_config.json` (transformers' BertTokenizer arguments).
     public static func readTokenizerConfig(_ url: URL) throws -> BertTokenizerOptions {
+        try tokenizerConfigAndClass(url).options
+    }
+
+    /// The options, and whether `tokenizer_class` is transformers' BERT tokenizer (or absent).
+    static func tokenizerConfigAndClass(_ url: URL) throws -> (options: BertTokenizerOptions, bertClass: Bool) {
         let root = try readJSON(url)
         guard case .object = root else { throw TokenizerError.malformed(file: url.path, detail: "not a JSON object") }
         var options = BertTokenizerOptions()
@@ -105,12 +126,15 @@ extension BertTokenizer {
         if let t = token("sep_token") { options.sepToken = t }
         if let t = token("pad_token") { options.padToken = t }
         if let t = token("mask_token") { options.maskToken = t }
-        return options
+        let className = root["tokenizer_class"]?.string
+        return (options, className.map { bertClasses.contains($0) } ?? true)
     }
 
     /// A tokenizer from a Hugging Face `tokenizer.json` whose model is WordPiece
-    /// and whose normalizer is a BertNormalizer (or none).
-    public static func load(tokenizerJSON url: URL) throws -> BertTokenizer {
+    /// and whose normalizer is a BertNormalizer (or none). `normalizer`: the
+    /// settings transformers' BERT tokenizer replaces the file's normalizer
+    /// with (lowercase, strip_accents, Chinese characters; clean_text on).
+    public static func load(tokenizerJSON url: URL, normalizer settings: BertTokenizerOptions? = nil) throws -> BertTokenizer {
         let root = try readJSON(url)
         let file = url.path
         guard let model = root["model"], case .object = model else {
@@ -120,7 +144,12 @@ extension BertTokenizer {
             throw TokenizerError.unsupported(file: file, detail: "model type \(type) (only WordPiece)")
         }
         var options = BertTokenizerOptions()
-        if let normalizer = root["normalizer"], !normalizer.isNull {
+        if let settings {
+            options.cleanText = true
+            options.lowercase = settings.lowercase
+            options.stripAccents = settings.stripAccents
+            options.handleChineseChars = settings.handleChineseChars
+        } else if let normalizer = root["normalizer"], !normalizer.isNull {
             guard normalizer["type"]?.string == "BertNormalizer" else {
                 throw TokenizerError.unsupported(file: file, detail: "normalizer type \(normalizer["type"]?.string ?? "?") (only BertNormalizer)")
             }
@@ -134,7 +163,8 @@ extension BertTokenizer {
             options.stripAccents = false
             options.lowercase = false
         }
-        if let pre = root["pre_tokenizer"], !pre.isNull, let type = pre["type"]?.string, type != "BertPreTokenizer" {
+        // transformers' BERT tokenizer sets BertPreTokenizer whatever the file says.
+        if settings == nil, let pre = root["pre_tokenizer"], !pre.isNull, let type = pre["type"]?.string, type != "BertPreTokenizer" {
             throw TokenizerError.unsupported(file: file, detail: "pre_tokenizer type \(type) (only BertPreTokenizer)")
         }
         if let t = model["unk_token"]?.string { options.unkToken = t }

@@ -23,8 +23,15 @@ struct InputOptions: ParsableArguments {
     @Flag(name: .customLong("no-header"), help: "TSV inputs have no header line; name fields by column number.")
     var noHeader = false
 
+    @Option(name: .customLong("max-line-bytes"), help: ArgumentHelp("Longest record line, in bytes (default 67108864, 64 MiB). A longer line is a bad record (errors.jsonl, with its line number), read past without being held in memory.", valueName: "n"))
+    var maxLineBytes: Int?
+
     @Argument(help: "Input files (.tsv, .jsonl, optionally .zst); standard input when none, or '-'.")
     var inputs: [String] = []
+
+    func validate() throws {
+        if let n = maxLineBytes, n < 1 { throw ValidationError("--max-line-bytes must be at least 1") }
+    }
 
     /// The reader options, or a message for a bad `--format`.
     func readerOptions() throws -> RecordReaderOptions {
@@ -36,7 +43,8 @@ struct InputOptions: ParsableArguments {
             format = parsed
         }
         return RecordReaderOptions(format: format, textField: textField, textBField: textBField,
-                                   idField: idField, labelField: labelField, header: !noHeader)
+                                   idField: idField, labelField: labelField, header: !noHeader,
+                                   maxLineBytes: maxLineBytes ?? RecordReaderOptions.defaultMaxLineBytes)
     }
 
     /// As recorded in the manifest (what must match on --resume).
@@ -47,6 +55,7 @@ struct InputOptions: ParsableArguments {
         if let textBField { d["text_b_field"] = textBField }
         if let idField { d["id_field"] = idField }
         if let labelField { d["label_field"] = labelField }
+        if let maxLineBytes { d["max_line_bytes"] = String(maxLineBytes) }
         return d
     }
 }

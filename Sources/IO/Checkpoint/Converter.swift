@@ -251,6 +251,9 @@ public enum CheckpointConverter {
             }
             return labels
         }
+        if config.id2label == nil, let n = config.numLabels, n != numClasses {
+            throw ConversionError.labels(file: config.file, reason: "num_labels \(n), but the classifier in \(file) has \(numClasses) rows; give --labels")
+        }
         if let names = config.id2label {
             guard names.count == numClasses else {
                 throw ConversionError.labels(file: config.file, reason: "id2label names \(names.count) classes, but the classifier in \(file) has \(numClasses) rows; give --labels")
