@@ -25,16 +25,19 @@ let package = Package(
         .target(name: "Tokenizer"),
         .target(name: "Inference", dependencies: ["IO", "COpenBLAS"]),
         .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),
+        // The seed's experiments over finished runs (evaluate, words): beside Pipeline, not over it.
+        .target(name: "Analysis", dependencies: ["IO", "Tokenizer", "Inference"]),
         // Starts OpenBLAS with a pool of one (unless OPENBLAS_NUM_THREADS is set).
         .target(name: "CStartup"),
         .executableTarget(name: "bertlrp-batch", dependencies: [
-            "Pipeline", "IO", "Tokenizer", "Inference", "CStartup",
+            "Pipeline", "Analysis", "IO", "Tokenizer", "Inference", "CStartup",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "IOTests", dependencies: ["IO"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "IO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Inference", "Tokenizer", "IO"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Inference", "Tokenizer", "IO"]),
         .testTarget(name: "EndToEndTests", dependencies: ["IO"]),
     ],
     swiftLanguageModes: [.v6]
