@@ -35,10 +35,14 @@ func layerNormForward(x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, 
 /// The vector-Jacobian product of the LayerNorm: the gradient at its input `t`
 /// given `dy` at its output, through mean and variance:
 /// `dt = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat ⊙ xhat))`, `dxhat = dy ⊙ γ`.
+/// Blocks whose rule holds the standard deviation constant (AttnLRP, CP-LRP:
+/// LXT 2.1's LayerNorm rule, Ali et al. 2022) drop the variance term:
+/// `dt = rstd · (dxhat − mean(dxhat))`.
 /// `dy`/`dt` rows follow the segments; `xhat`/`rstd` rows are forward rows.
 func layerNormBackward(dy: UnsafePointer<Float>, dt: UnsafeMutablePointer<Float>, segments: [Segment], width h: Int,
                        gamma: UnsafePointer<Float>, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>) {
     for s in segments {
+        let variance = s.rule.constantStd ? 0.0 : 1.0
         for i in 0..<s.rows {
             let fr = s.forwardRow + i
             let dyr = dy + (s.row + i) * h, dtr = dt + (s.row + i) * h, xr = xhat + fr * h
@@ -49,7 +53,7 @@ func layerNormBackward(dy: UnsafePointer<Float>, dt: UnsafeMutablePointer<Float>
                 m2 += g * Double(xr[j])
             }
             m1 /= Double(h)
-            m2 /= Double(h)
+            m2 = m2 / Double(h) * variance
             let inv = Double(rstd[fr])
             for j in 0..<h {
                 let g = Double(dyr[j] * gamma[j])
@@ -82,11 +86,25 @@ func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
 }
 
 /// `d ⊙= gelu'(x)` in place, rows by segment; `derivative` rows are forward rows.
-func geluBackward(_ d: UnsafeMutablePointer<Float>, derivative: UnsafePointer<Float>, segments: [Segment], width: Int) {
+/// Blocks of AttnLRP and CP-LRP take the identity rule instead (LXT 2.1's
+/// `identity` for non-linearities): `d ⊙= gelu(x) / (x + 1e-10)`.
+func geluBackward(_ d: UnsafeMutablePointer<Float>, derivative: UnsafePointer<Float>,
+                  input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,   // [N, width] forward rows
+                  segments: [Segment], width: Int) {
     for s in segments {
         for i in 0..<s.rows {
-            let dr = d + (s.row + i) * width, gr = derivative + (s.forwardRow + i) * width
-            for j in 0..<width { dr[j] *= gr[j] }
+            let dr = d + (s.row + i) * width, f = (s.forwardRow + i) * width
+            if s.rule == .gradient {
+                let gr = derivative + f
+                for j in 0..<width { dr[j] *= gr[j] }
+            } else {
+                let xr = x + f, yr = y + f
+                for j in 0..<width { dr[j] *= identityRuleFactor(input: xr[j], output: yr[j]) }
+            }
         }
     }
 }
+
+/// The identity rule's factor `f(x) / (x + 1e-10)` (LXT 2.1, `epsilon = 1e-10`).
+@inline(__always)
+func identityRuleFactor(input x: Float, output y: Float) -> Float { y / (x + 1e-10) }

@@ -12,6 +12,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var layerNormEps: Float
     /// Class names in id order; their count is the number of classes.
     public var labels: [String]
+    /// The `[PAD]` token (`pad_token_id`, default 0): integrated gradients' baseline.
+    public var padTokenId = 0
 
     public var numClasses: Int { labels.count }
     public var headSize: Int { hiddenSize / numHeads }
@@ -74,11 +76,17 @@ public struct ModelConfig: Sendable, Equatable {
         } else {
             throw ModelError.badConfig(file: file, detail: "no id2label (the classes of the classifier)")
         }
-        let config = ModelConfig(
+        var config = ModelConfig(
             hiddenSize: try int("hidden_size"), numLayers: try int("num_hidden_layers"),
             numHeads: try int("num_attention_heads"), intermediateSize: try int("intermediate_size"),
             maxPositions: try int("max_position_embeddings"), typeVocabSize: try int("type_vocab_size"),
             vocabSize: try int("vocab_size"), layerNormEps: eps, labels: labels)
+        if let pad = (object["pad_token_id"] as? NSNumber)?.intValue {
+            guard pad >= 0 && pad < config.vocabSize else {
+                throw ModelError.badConfig(file: file, detail: "pad_token_id \(pad) is not in 0..<\(config.vocabSize)")
+            }
+            config.padTokenId = pad
+        }
         guard config.hiddenSize % config.numHeads == 0 else {
             throw ModelError.badConfig(file: file, detail: "hidden_size \(config.hiddenSize) is not a multiple of num_attention_heads \(config.numHeads)")
         }
