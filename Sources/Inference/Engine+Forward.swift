@@ -51,7 +51,7 @@ extension Engine {
                 attentionForward(blas, shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
                                  probs: probs[l].p + probOffset[b], ctx: ctx[l].p + r * h)
             }
-            denseBlock(l, rows: n, residual: x, backward: backward, output: hidden[l + 1].p)
+            denseBlock(l, rows: n, residual: x, backward: backward, fastGELU: alphas != nil, output: hidden[l + 1].p)
         }
         // The last layer: the pooler reads position 0 only, so only its query row
         // is needed (keys and values of every position), and above attention
@@ -67,13 +67,14 @@ extension Engine {
                                      probs: probs[l].p + probOffset[b], ctx: ctx[l].p + b * h)
             (first + b * h).update(from: x + r * h, count: h)
         }
-        denseBlock(l, rows: inputs.count, residual: first, backward: backward, output: hidden[l + 1].p)
+        denseBlock(l, rows: inputs.count, residual: first, backward: backward, fastGELU: alphas != nil, output: hidden[l + 1].p)
     }
 
     /// Attention output dense + LayerNorm, feed-forward block + LayerNorm of layer `l`,
     /// on `rows` rows of `ctx[l]` (the residual: the layer input).
-    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool,
-                            output: UnsafeMutablePointer<Float>) {
+    /// `fastGELU` (integrated gradients' interpolated inputs, with `backward`): `geluForwardFast`.
+    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool, fastGELU: Bool = false,
+                    output: UnsafeMutablePointer<Float>) {
         let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
         let layer = model.layers[l]
         let ao = layer.attentionOutput
@@ -83,7 +84,11 @@ extension Engine {
                          xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
         blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
                    bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
-        geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
+        if fastGELU && backward {
+            geluForwardFast(inter[l].p, gelu[l].p, derivative: geluGrad[l].p, count: n * inner)
+        } else {
+            geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
+        }
         blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
                    bias: layer.output.bias.p, outFeatures: h, into: denseOut.p)
         layerNormForward(x: denseOut.p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,

@@ -83,3 +83,25 @@ final class RuleKernelTests: XCTestCase {
         XCTAssertTrue(identityRuleFactor(input: 0, output: 0).isFinite)
     }
 }
+
+final class FastGELUTests: XCTestCase {
+    /// Integrated gradients' vectorised GELU against libm's, over the range
+    /// activations take and beyond: absolute error within a few float32 ulps of max(1, |x|).
+    func testFastGELUAgreesWithLibm() {
+        let n = 24_001
+        let x = FloatBuffer(count: n), y = FloatBuffer(count: n), d = FloatBuffer(count: n)
+        let y0 = FloatBuffer(count: n), d0 = FloatBuffer(count: n)
+        for i in 0..<n { x.p[i] = -12 + 24 * Float(i) / Float(n - 1) }
+        geluForward(x.p, y0.p, derivative: d0.p, count: n)
+        geluForwardFast(x.p, y.p, derivative: d.p, count: n)
+        var worstY: Float = 0, worstD: Float = 0
+        for i in 0..<n {
+            let scale = max(1, abs(x.p[i]))
+            worstY = max(worstY, abs(y.p[i] - y0.p[i]) / scale)
+            worstD = max(worstD, abs(d.p[i] - d0.p[i]) / scale)
+        }
+        print("fast GELU: worst error \(worstY), derivative \(worstD)")
+        XCTAssertLessThan(worstY, 5e-7)   // a few float32 ulps
+        XCTAssertLessThan(worstD, 5e-7)
+    }
+}
