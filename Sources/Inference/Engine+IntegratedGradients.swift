@@ -25,7 +25,7 @@ extension Engine {
     /// IG for every pair; `write(pair, scores, delta)`. `logits`: the examples'
     /// own logits (f_c(w) of the convergence delta).
     func integratedGradients(_ inputs: [EncodedInput], pairs: [(example: Int, target: Int)], logits: [[Double]],
-                             write: (Int, [Float], Float) -> Void) throws {
+                             write: (Int, [Float], Float) -> Void) {
         let c = model.config, h = c.hiddenSize
         let steps = igSteps
         let (nodes, weights) = gaussLegendre(steps)

@@ -273,7 +273,7 @@ public final class Engine: @unchecked Sendable {
         }
 
         if methods.contains(.ig) {
-            try integratedGradients(inputs, pairs: pairs, logits: heads.map(\.logits)) { k, ig, delta in
+            integratedGradients(inputs, pairs: pairs, logits: heads.map(\.logits)) { k, ig, delta in
                 results[pairs[k].example].attributions[attributionIndex[k]].ig = ig
                 results[pairs[k].example].attributions[attributionIndex[k]].igDelta = delta
             }
