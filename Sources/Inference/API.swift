@@ -12,7 +12,7 @@ public struct EncodedInput: Sendable, Equatable {
     }
 }
 
-/// Attribution methods of CONTRACT.md section 5.
+/// Attribution methods of CONTRACT.md sections 5 and 5b.
 public struct Methods: OptionSet, Sendable, Hashable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -20,9 +20,17 @@ public struct Methods: OptionSet, Sendable, Hashable {
     public static let gi = Methods(rawValue: 2)
     public static let lrp = Methods(rawValue: 4)
     public static let lat = Methods(rawValue: 8)
+    public static let ixg = Methods(rawValue: 16)
+    public static let attnlrp = Methods(rawValue: 32)
+    public static let cplrp = Methods(rawValue: 64)
+    public static let ig = Methods(rawValue: 128)
+    public static let rollout = Methods(rawValue: 256)
+    /// The seed's four (section 5), the default.
     public static let all: Methods = [.gs, .gi, .lrp, .lat]
+    /// Every method, the seed's and section 5b's.
+    public static let every: Methods = [.gs, .gi, .lrp, .lat, .ixg, .attnlrp, .cplrp, .ig, .rollout]
     /// Methods that need a backward pass per target class.
-    public var needsTargets: Bool { !intersection([.gs, .gi, .lrp]).isEmpty }
+    public var needsTargets: Bool { !intersection([.gs, .gi, .lrp, .ixg, .attnlrp, .cplrp, .ig]).isEmpty }
 }
 
 /// Which classes an example is explained for. `gold` and class names are
@@ -36,14 +44,26 @@ public enum TargetSelection: Sendable, Equatable {
 /// Per-token scores for one target class; nil where the method was not asked for.
 public struct Attribution: Sendable, Equatable {
     public var target: Int
-    public var gs: [Float]?   // [T]
-    public var gi: [Float]?   // [T]
-    public var lrp: [Float]?  // [T]
-    public init(target: Int, gs: [Float]? = nil, gi: [Float]? = nil, lrp: [Float]? = nil) {
+    public var gs: [Float]?       // [T]
+    public var gi: [Float]?       // [T]
+    public var lrp: [Float]?      // [T]
+    public var ixg: [Float]?      // [T] signed
+    public var attnlrp: [Float]?  // [T] signed
+    public var cplrp: [Float]?    // [T] signed
+    public var ig: [Float]?       // [T] signed
+    /// IG's convergence delta: Σ_t ig_t − (f_c(input) − f_c(baseline)).
+    public var igDelta: Float?
+    public init(target: Int, gs: [Float]? = nil, gi: [Float]? = nil, lrp: [Float]? = nil,
+                ixg: [Float]? = nil, attnlrp: [Float]? = nil, cplrp: [Float]? = nil, ig: [Float]? = nil, igDelta: Float? = nil) {
         self.target = target
         self.gs = gs
         self.gi = gi
         self.lrp = lrp
+        self.ixg = ixg
+        self.attnlrp = attnlrp
+        self.cplrp = cplrp
+        self.ig = ig
+        self.igDelta = igDelta
     }
 }
 
@@ -53,12 +73,15 @@ public struct ExampleResult: Sendable, Equatable {
     public var probs: [Float]       // [C]
     public var predicted: Int
     public var lat: [Float]?        // [T]
+    public var rollout: [Float]?    // [T]
     public var attributions: [Attribution]
-    public init(logits: [Float], probs: [Float], predicted: Int, lat: [Float]?, attributions: [Attribution]) {
+    public init(logits: [Float], probs: [Float], predicted: Int, lat: [Float]?, attributions: [Attribution],
+                rollout: [Float]? = nil) {
         self.logits = logits
         self.probs = probs
         self.predicted = predicted
         self.lat = lat
+        self.rollout = rollout
         self.attributions = attributions
     }
 }

@@ -36,30 +36,41 @@ func attentionForward(_ blas: Linear, _ shape: AttentionShape, tokens t: Int,
 /// Gradients at `q, k, v` (`[T, 3H]`) of the attention output given `dctx`
 /// (`[T, H]`) at it. Used for the gradient of every method and for the seed's
 /// "quick" LRP detour through attention (`BERTSelfAttention.backward_lrp`).
+/// `rule` scales the gradient at the context `A·v` (before it reaches A and v)
+/// and at the raw scores `q·kᵀ` (AttnLRP's uniform rule halves both, LXT 2.1
+/// `lxt.efficient`); CP-LRP holds A constant: dq = dk = 0. The factors are
+/// exact powers of two, so the ordinary gradient is unchanged to the bit.
 func attentionBackward(_ blas: Linear, _ shape: AttentionShape, tokens t: Int,
                        qkv: UnsafePointer<Float>,            // [T, 3H]
                        probs: UnsafePointer<Float>,          // [heads, T, T]
                        dctx: UnsafePointer<Float>,           // [T, H]
                        dqkv: UnsafeMutablePointer<Float>,    // [T, 3H]
-                       scratch: UnsafeMutablePointer<Float>) { // [T, T]
+                       scratch: UnsafeMutablePointer<Float>, // [T, T]
+                       rule: BackwardRule = .gradient) {
     let h = shape.hidden, d = shape.headSize, ld = 3 * h
+    let contextScale = rule.contextScale, scoreScale = rule.scoreScale
+    if scoreScale == 0 {
+        for i in 0..<t { (dqkv + i * ld).update(repeating: 0, count: 2 * h) }
+    }
     for head in 0..<shape.heads {
         let q = qkv + head * d, k = q + h, v = q + 2 * h
         let p = probs + head * t * t
         let dc = dctx + head * d
+        let dq = dqkv + head * d, dk = dq + h, dv = dq + 2 * h
+        blas.gemm(transA: true, m: t, n: d, k: t, alpha: contextScale, a: p, lda: t, b: dc, ldb: h, c: dv, ldc: ld)
+        if scoreScale == 0 { continue }
         let ds = scratch
         // dP = dctx_h · v_hᵀ, then the softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)).
-        blas.gemm(transB: true, m: t, n: t, k: d, a: dc, lda: h, b: v, ldb: ld, c: ds, ldc: t)
+        blas.gemm(transB: true, m: t, n: t, k: d, alpha: contextScale, a: dc, lda: h, b: v, ldb: ld, c: ds, ldc: t)
         for i in 0..<t {
             let pr = p + i * t, dr = ds + i * t
             var dot: Float = 0
             for j in 0..<t { dot += pr[j] * dr[j] }
             for j in 0..<t { dr[j] = pr[j] * (dr[j] - dot) }
         }
-        let dq = dqkv + head * d, dk = dq + h, dv = dq + 2 * h
-        blas.gemm(m: t, n: d, k: t, alpha: shape.scale, a: ds, lda: t, b: k, ldb: ld, c: dq, ldc: ld)
-        blas.gemm(transA: true, m: t, n: d, k: t, alpha: shape.scale, a: ds, lda: t, b: q, ldb: ld, c: dk, ldc: ld)
-        blas.gemm(transA: true, m: t, n: d, k: t, a: p, lda: t, b: dc, ldb: h, c: dv, ldc: ld)
+        let alpha = shape.scale * scoreScale
+        blas.gemm(m: t, n: d, k: t, alpha: alpha, a: ds, lda: t, b: k, ldb: ld, c: dq, ldc: ld)
+        blas.gemm(transA: true, m: t, n: d, k: t, alpha: alpha, a: ds, lda: t, b: q, ldb: ld, c: dk, ldc: ld)
     }
 }
 
@@ -102,8 +113,10 @@ func attentionBackwardFirstRow(_ shape: AttentionShape, tokens t: Int,
                                probs: UnsafePointer<Float>,          // [heads, T, T], row 0 read
                                dctx: UnsafePointer<Float>,           // [1, H]
                                dqkv: UnsafeMutablePointer<Float>,    // [T, 3H]
-                               scratch ds: UnsafeMutablePointer<Float>) { // [T]
-    let h = shape.hidden, d = shape.headSize, ld = 3 * h, scale = shape.scale
+                               scratch ds: UnsafeMutablePointer<Float>, // [T]
+                               rule: BackwardRule = .gradient) {
+    let h = shape.hidden, d = shape.headSize, ld = 3 * h
+    let contextScale = rule.contextScale, scale = shape.scale * rule.scoreScale
     for head in 0..<shape.heads {
         let q = qkv + head * d, p = probs + head * t * t, dc = dctx + head * d
         // dP_j = dctx · v_j; dS_j = P_j (dP_j − Σ_k P_k dP_k).
@@ -112,6 +125,7 @@ func attentionBackwardFirstRow(_ shape: AttentionShape, tokens t: Int,
             let v = qkv + j * ld + 2 * h + head * d
             var a: Float = 0
             for e in 0..<d { a += dc[e] * v[e] }
+            a *= contextScale
             ds[j] = a
             dot += p[j] * a
         }
@@ -120,10 +134,11 @@ func attentionBackwardFirstRow(_ shape: AttentionShape, tokens t: Int,
             let g = p[j] * (ds[j] - dot) * scale
             let k = qkv + j * ld + h + head * d
             let dk = dqkv + j * ld + h + head * d, dv = dqkv + j * ld + 2 * h + head * d
+            let pv = p[j] * contextScale
             for e in 0..<d {
                 dq[e] += g * k[e]
                 dk[e] = g * q[e]
-                dv[e] = p[j] * dc[e]
+                dv[e] = pv * dc[e]
             }
         }
     }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// The backward passes: the gradient for gs/gi and the seed's LRP, from the
-/// pooler down to the embedding output.
+/// The backward passes: the gradient for gs/gi/ixg/ig, the modified gradients
+/// of AttnLRP and CP-LRP (each block by its `Segment.rule`) and the seed's LRP,
+/// from the pooler down to the embedding output.
 extension Engine {
     func reserveBackward(rows m: Int, lrpRows mr: Int, forwardRows n: Int) {
         let c = model.config, h = c.hiddenSize, i = c.intermediateSize
@@ -38,7 +39,8 @@ extension Engine {
         let l = c.numLayers - 1
         let layer = model.layers[l]
         let compact = all.enumerated().map { p, s in
-            Segment(example: s.example, target: s.target, forwardRow: s.example, row: p, rows: 1, probOffset: s.probOffset)
+            Segment(example: s.example, target: s.target, forwardRow: s.example, row: p, rows: 1, probOffset: s.probOffset,
+                    rule: s.rule)
         }
         let pGrad = gradSegments.count, pairs = compact.count
         let compactLRP = compact[pGrad...].map { $0.shifted(by: -pGrad) }
@@ -56,7 +58,7 @@ extension Engine {
         for (p, s) in all.enumerated() {
             attentionBackwardFirstRow(shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
                                       probs: probs[l].p + s.probOffset, dctx: dCtx.p + p * h,
-                                      dqkv: dQKV.p + s.row * 3 * h, scratch: attnScratch.p)
+                                      dqkv: dQKV.p + s.row * 3 * h, scratch: attnScratch.p, rule: s.rule)
             (dx.p + s.row * h).update(from: dT1.p + p * h, count: h)
         }
         blas.gemm(m: m, n: h, k: 3 * h, a: dQKV.p, lda: 3 * h, b: layer.qkvWeight.p, ldb: h, beta: 1, c: dx.p, ldc: h)
@@ -80,7 +82,7 @@ extension Engine {
             for s in all {
                 attentionBackward(blas, shape, tokens: s.rows, qkv: qkv[l].p + s.forwardRow * 3 * h,
                                   probs: probs[l].p + s.probOffset, dctx: dCtx.p + s.row * h,
-                                  dqkv: dQKV.p + s.row * 3 * h, scratch: attnScratch.p)
+                                  dqkv: dQKV.p + s.row * 3 * h, scratch: attnScratch.p, rule: s.rule)
             }
             dx.p.update(from: dT1.p, count: m * h)
             blas.gemm(m: m, n: h, k: 3 * h, a: dQKV.p, lda: 3 * h, b: layer.qkvWeight.p, ldb: h,
@@ -117,7 +119,7 @@ extension Engine {
         layerNormBackward(dy: dy.p, dt: dT2.p, segments: all, width: h, gamma: layer.outputNorm.gamma.p,
                           xhat: xhat2[l].p, rstd: rstd2[l].p)
         blas.gemm(m: m, n: inner, k: h, a: dT2.p, lda: h, b: layer.output.weight.p, ldb: inner, c: dG.p, ldc: inner)
-        geluBackward(dG.p, derivative: geluGrad[l].p, segments: all, width: inner)
+        geluBackward(dG.p, derivative: geluGrad[l].p, input: inter[l].p, output: gelu[l].p, segments: all, width: inner)
         dA.p.update(from: dT2.p, count: m * h)
         blas.gemm(m: m, n: h, k: inner, a: dG.p, lda: inner, b: layer.intermediate.weight.p, ldb: h,
                   beta: 1, c: dA.p, ldc: h)

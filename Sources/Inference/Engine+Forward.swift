@@ -1,6 +1,6 @@
 import Foundation
 
-/// The forward pass: embeddings, encoder layers, and LAT from the attention probabilities.
+/// The forward pass: embeddings and encoder layers.
 extension Engine {
     func reserveForward(rows n: Int, probCount: Int, maxT: Int) {
         let c = model.config, h = c.hiddenSize, i = c.intermediateSize
@@ -15,7 +15,10 @@ extension Engine {
         attnScratch.reserve(maxT * maxT)
     }
 
-    func forward(_ inputs: [EncodedInput], forwardRow: [Int], probOffset: [Int], backward: Bool) {
+    /// `alphas`: for integrated gradients, example b's word embeddings are
+    /// `w' + alphas[b]·(w − w')` (`w'` the baseline of `integratedGradientsBaseline`);
+    /// nil: the word embeddings themselves.
+    func forward(_ inputs: [EncodedInput], alphas: [Float]? = nil, forwardRow: [Int], probOffset: [Int], backward: Bool) {
         let c = model.config, h = c.hiddenSize
         let n = forwardRow.last! + inputs.last!.ids.count
         // Embeddings: word + position + token type, then LayerNorm.
@@ -26,7 +29,13 @@ extension Engine {
                 let w = model.wordEmbeddings.p + Int(input.ids[t]) * h
                 let p = model.positionEmbeddings.p + t * h
                 let s = model.typeEmbeddings.p + Int(input.segments[t]) * h
-                for j in 0..<h { row[j] = w[j] + p[j] + s[j] }
+                if let alphas {
+                    let base = model.wordEmbeddings.p + Int(integratedGradientsBaseline(input, position: t)) * h
+                    let a = alphas[b]
+                    for j in 0..<h { row[j] = (base[j] + a * (w[j] - base[j])) + p[j] + s[j] }
+                } else {
+                    for j in 0..<h { row[j] = w[j] + p[j] + s[j] }
+                }
             }
         }
         layerNormForward(x: sum, residual: nil, rows: n, width: h, gamma: model.embeddingNorm.gamma.p,
@@ -42,7 +51,7 @@ extension Engine {
                 attentionForward(blas, shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
                                  probs: probs[l].p + probOffset[b], ctx: ctx[l].p + r * h)
             }
-            denseBlock(l, rows: n, residual: x, backward: backward, output: hidden[l + 1].p)
+            denseBlock(l, rows: n, residual: x, backward: backward, fastGELU: alphas != nil, output: hidden[l + 1].p)
         }
         // The last layer: the pooler reads position 0 only, so only its query row
         // is needed (keys and values of every position), and above attention
@@ -58,13 +67,14 @@ extension Engine {
                                      probs: probs[l].p + probOffset[b], ctx: ctx[l].p + b * h)
             (first + b * h).update(from: x + r * h, count: h)
         }
-        denseBlock(l, rows: inputs.count, residual: first, backward: backward, output: hidden[l + 1].p)
+        denseBlock(l, rows: inputs.count, residual: first, backward: backward, fastGELU: alphas != nil, output: hidden[l + 1].p)
     }
 
     /// Attention output dense + LayerNorm, feed-forward block + LayerNorm of layer `l`,
     /// on `rows` rows of `ctx[l]` (the residual: the layer input).
-    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool,
-                            output: UnsafeMutablePointer<Float>) {
+    /// `fastGELU` (integrated gradients' interpolated inputs, with `backward`): `geluForwardFast`.
+    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool, fastGELU: Bool = false,
+                    output: UnsafeMutablePointer<Float>) {
         let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
         let layer = model.layers[l]
         let ao = layer.attentionOutput
@@ -74,35 +84,15 @@ extension Engine {
                          xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
         blas.dense(attnOut[l].p, rows: n, inFeatures: h, weight: layer.intermediate.weight.p,
                    bias: layer.intermediate.bias.p, outFeatures: inner, into: inter[l].p)
-        geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
+        if fastGELU && backward {
+            geluForwardFast(inter[l].p, gelu[l].p, derivative: geluGrad[l].p, count: n * inner)
+        } else {
+            geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
+        }
         blas.dense(gelu[l].p, rows: n, inFeatures: inner, weight: layer.output.weight.p,
                    bias: layer.output.bias.p, outFeatures: h, into: denseOut.p)
         layerNormForward(x: denseOut.p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
                          beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
                          xhat: xhat2[l].p, rstd: rstd2[l].p, y: output)
-    }
-
-    /// LAT: per head, start from the one-hot of position 0 and multiply by that
-    /// head's attention matrix from the last layer down to the first; sum over heads
-    /// (the seed's `backward_lat`).
-    func lat(tokens t: Int, probOffset: Int) -> [Float] {
-        let c = model.config
-        var total = [Double](repeating: 0, count: t)
-        var s = [Double](repeating: 0, count: t), next = s
-        for head in 0..<c.numHeads {
-            for j in 0..<t { s[j] = 0 }
-            s[0] = 1
-            for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
-                let a = probs[l].p + probOffset + head * t * t
-                for j in 0..<t { next[j] = 0 }
-                for i in 0..<t where s[i] != 0 {
-                    let row = a + i * t, si = s[i]
-                    for j in 0..<t { next[j] += si * Double(row[j]) }
-                }
-                swap(&s, &next)
-            }
-            for j in 0..<t { total[j] += s[j] }
-        }
-        return total.map { Float($0) }
     }
 }

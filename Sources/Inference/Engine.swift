@@ -45,6 +45,11 @@ public final class Engine: @unchecked Sendable {
     let rQKV = FloatBuffer(count: 0)   // [Mr, 3H]
     let attnScratch = FloatBuffer(count: 0)  // [T, T]
 
+    /// Gauss-Legendre nodes of integrated gradients (`--ig-steps`).
+    public var igSteps = 32 {
+        didSet { precondition(igSteps >= 1, "at least one integrated-gradients step") }
+    }
+
     public init(model: BertModel) {
         self.model = model
         let c = model.config
@@ -59,20 +64,32 @@ public final class Engine: @unchecked Sendable {
 
     /// Bytes of scratch space a micro-batch needs: `tokens` in all, the longest
     /// example `longest` tokens, `targets` target classes per example. The
-    /// engine keeps its buffers at the largest size it has seen.
+    /// engine keeps its buffers at the largest size it has seen. Integrated
+    /// gradients runs its interpolated inputs in chunks of at most
+    /// `max(integratedGradientsChunkRows, longest)` forward rows, whatever the
+    /// micro-batch, so its share is a fixed amount.
     public static func scratchBytes(config c: ModelConfig, tokens: Int, longest: Int, targets: Int, methods: Methods) -> Int {
         let h = c.hiddenSize, i = c.intermediateSize, layers = c.numLayers
         // Per token and layer: qkv, ctx, attention output, LayerNorm inputs, GELU in/out/derivative;
         // per token: embeddings, their LayerNorm, one dense output.
-        var floats = tokens * (layers * (9 * h + 3 * i + 2) + 5 * h) + layers * c.numHeads * longest * tokens
+        func forwardFloats(_ tokens: Int) -> Int {
+            tokens * (layers * (9 * h + 3 * i + 2) + 5 * h) + layers * c.numHeads * longest * tokens
+        }
+        var floats = forwardFloats(tokens)
         if methods.needsTargets {
-            let passes = (methods.intersection([.gs, .gi]).isEmpty ? 0 : 1) + (methods.contains(.lrp) ? 1 : 0)
+            let gradient = methods.intersection([.gs, .gi, .ixg]).isEmpty ? 0 : 1
+            let passes = gradient + [Methods.attnlrp, .cplrp, .lrp].filter { methods.contains($0) }.count
             let rows = tokens * max(targets, 1) * passes
             floats += rows * (9 * h + i) + longest * longest
             if methods.contains(.lrp) {
                 let lrpRows = tokens * max(targets, 1)
                 floats += tokens * 2 * max(i, h) + lrpRows * (3 * max(i, h) + i + 4 * h)
             }
+        }
+        if methods.contains(.ig) {
+            // The buffers grow to the larger of the two; counted as a sum, to stay on the safe side.
+            let chunk = max(integratedGradientsChunkRows, longest)
+            floats += forwardFloats(chunk) + chunk * max(targets, 1) * (9 * h + i)
         }
         return 4 * floats
     }
@@ -101,14 +118,182 @@ public final class Engine: @unchecked Sendable {
 
     /// The same with a target selection per example (e.g. each example's gold
     /// class): all examples' backward passes still run together.
+    ///
+    /// The steps: check and pack the examples; forward; the classifier head;
+    /// the target-independent scores (lat, rollout); the (example, target)
+    /// pairs; one backward block per (pair, pass), every pass's blocks stacked
+    /// into the same sgemm calls (the gradient, which serves gs, gi and ixg;
+    /// AttnLRP; CP-LRP; the seed's LRP); the scores at the embedding output
+    /// (gs, gi, lrp) and at the embedding sum (ixg, attnlrp, cplrp);
+    /// integrated gradients last, in chunks of interpolated inputs that reuse
+    /// the same buffers.
     public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection]) throws -> [ExampleResult] {
         precondition(targets.count == inputs.count, "one target selection per example")
         precondition(model.relevance || !methods.contains(.lrp), "lrp asked of a model loaded without relevance weights")
         let c = model.config
         let h = c.hiddenSize
         guard !inputs.isEmpty else { return [] }
-        var forwardRow = [Int](), probOffset = [Int]()
-        var n = 0, probCount = 0, maxT = 0
+        let layout = try pack(inputs)
+        let forwardRow = layout.forwardRow, probOffset = layout.probOffset
+        reserveForward(rows: layout.rows, probCount: layout.probCount, maxT: layout.maxT)
+        let gradientRules = !methods.intersection([.gs, .gi, .lrp, .ixg]).isEmpty
+        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: gradientRules)
+
+        let heads = classifierHead(examples: inputs.count)
+        var results = heads.map { head in
+            let logits = head.logits
+            let m = logits.max()!
+            let e = logits.map { exp($0 - m) }
+            let sum = e.reduce(0, +)
+            // Multi-label classifiers score each class alone (transformers'
+            // BCEWithLogitsLoss for problem_type multi_label_classification).
+            let probs = model.config.multiLabel ? logits.map { Float(1 / (1 + exp(-$0))) } : e.map { Float($0 / sum) }
+            return ExampleResult(logits: logits.map { Float($0) }, probs: probs,
+                                 predicted: logits.firstIndex(of: m)!, lat: nil, attributions: [])
+        }
+
+        for b in inputs.indices {
+            if methods.contains(.lat) { results[b].lat = lat(tokens: inputs[b].ids.count, probOffset: probOffset[b]) }
+            if methods.contains(.rollout) { results[b].rollout = rollout(tokens: inputs[b].ids.count, probOffset: probOffset[b]) }
+        }
+
+        guard methods.needsTargets else { return results }
+        let pairs = try targetPairs(inputs, targets: targets, results: &results)
+        guard !pairs.isEmpty else { return results }
+        // Where each pair's scores go: results[example].attributions[slot].
+        var slot = [Int](repeating: 0, count: inputs.count), attributionIndex: [Int] = []
+        for p in pairs {
+            attributionIndex.append(slot[p.example])
+            slot[p.example] += 1
+        }
+
+        // Backward blocks, T rows each. Non-LRP blocks first (each with its seed's
+        // scale), then the LRP blocks (the backward keeps those last).
+        var blocks: [Segment] = [], scales: [Double] = [], lrpSegments: [Segment] = []
+        var m = 0
+        func block(_ pair: Int, _ rule: BackwardRule, scale: Double) -> Int {
+            let p = pairs[pair], t = inputs[p.example].ids.count
+            blocks.append(Segment(example: p.example, target: p.target, forwardRow: forwardRow[p.example],
+                                  row: m, rows: t, probOffset: probOffset[p.example], rule: rule))
+            scales.append(scale)
+            m += t
+            return blocks.count - 1
+        }
+        // The gradient serves gs and gi (seeded with f_c, as the seed does) and ixg
+        // (seeded with 1, or the f_c-seeded block with f_c divided out; only a logit
+        // of exactly zero needs a block of its own).
+        let wantSquares = !methods.intersection([.gs, .gi]).isEmpty
+        var gradientBlock = [Int](), ixgBlock = [Int](), attnBlock = [Int](), cpBlock = [Int]()
+        if wantSquares || methods.contains(.ixg) {
+            for (k, p) in pairs.enumerated() {
+                gradientBlock.append(block(k, .gradient, scale: wantSquares ? Double(results[p.example].logits[p.target]) : 1))
+            }
+        }
+        if methods.contains(.ixg) {
+            for k in pairs.indices {
+                ixgBlock.append(scales[gradientBlock[k]] != 0 ? gradientBlock[k] : block(k, .gradient, scale: 1))
+            }
+        }
+        if methods.contains(.attnlrp) { attnBlock = pairs.indices.map { block($0, .attnLRP, scale: 1) } }
+        if methods.contains(.cplrp) { cpBlock = pairs.indices.map { block($0, .cpLRP, scale: 1) } }
+        let mGrad = m
+        if methods.contains(.lrp) {
+            for p in pairs {
+                let t = inputs[p.example].ids.count
+                lrpSegments.append(Segment(example: p.example, target: p.target, forwardRow: forwardRow[p.example],
+                                           row: m, rows: t, probOffset: probOffset[p.example]))
+                m += t
+            }
+        }
+        reserveBackward(rows: m, lrpRows: m - mGrad, forwardRows: layout.rows)
+
+        // Output gradients and relevances at the last hidden layer: only position 0 is
+        // non-zero, so they start compact, one row per block.
+        let dy = dY.p
+        for (k, s) in blocks.enumerated() {
+            headGradient(heads[s.example], target: s.target, scale: scales[k], rule: s.rule, into: dy + k * h)
+        }
+        for (p, s) in lrpSegments.enumerated() {
+            let head = heads[s.example]
+            var r = [Double](repeating: 0, count: c.numClasses)
+            r[s.target] = Double(results[s.example].logits[s.target])
+            r = DenseRelevance.propagate(model.classifier.rule, x: head.pooled, r: r)     // [H]
+            r = DenseRelevance.propagate(model.pooler.rule, x: head.poolerInput, r: r)    // [H], tanh skipped
+            for i in 0..<h { dy[(blocks.count + p) * h + i] = Float(r[i]) }
+        }
+
+        if !blocks.isEmpty || !lrpSegments.isEmpty {
+            backward(gradSegments: blocks, lrpSegments: lrpSegments)
+        }
+
+        // After the backward, dY holds the gradient (or relevance) at the embedding output e.
+        let e = hidden[0].p
+        if wantSquares {
+            for (k, b) in gradientBlock.enumerated() {
+                let s = blocks[b]
+                var gs = [Float](repeating: 0, count: s.rows), gi = gs
+                for t in 0..<s.rows {
+                    let g = dy + (s.row + t) * h, x = e + (s.forwardRow + t) * h
+                    var a = 0.0, b = 0.0
+                    for j in 0..<h {
+                        let v = Double(g[j])
+                        a += v * v
+                        let w = v * Double(x[j])
+                        b += w * w
+                    }
+                    gs[t] = Float(a)
+                    gi[t] = Float(b)
+                }
+                if methods.contains(.gs) { results[s.example].attributions[attributionIndex[k]].gs = gs }
+                if methods.contains(.gi) { results[s.example].attributions[attributionIndex[k]].gi = gi }
+            }
+        }
+        for (k, s) in lrpSegments.enumerated() {
+            var lrp = [Float](repeating: 0, count: s.rows)
+            for t in 0..<s.rows {
+                let r = dy + (s.row + t) * h
+                var a = 0.0
+                for j in 0..<h { a += Double(abs(r[j])) }
+                lrp[t] = Float(a)
+            }
+            results[s.example].attributions[attributionIndex[k]].lrp = lrp
+        }
+        // Section 5b's methods: back through the embedding LayerNorm (by each block's
+        // rule) to the embedding sum, then Σ_h w_t,h · g_t,h with w the word embedding.
+        let signed = Array(Set(ixgBlock + attnBlock + cpBlock)).sorted().map { blocks[$0] }
+        if !signed.isEmpty {
+            embeddingSumGradient(segments: signed, from: dY.p, into: dX.p)
+            func scores(_ b: Int) -> [Float] {
+                wordEmbeddingDot(inputs[blocks[b].example], gradient: dX.p + blocks[b].row * h, scale: 1 / scales[b])
+                    .map { Float($0) }
+            }
+            for k in pairs.indices {
+                let a = attributionIndex[k], example = pairs[k].example
+                if methods.contains(.ixg) { results[example].attributions[a].ixg = scores(ixgBlock[k]) }
+                if methods.contains(.attnlrp) { results[example].attributions[a].attnlrp = scores(attnBlock[k]) }
+                if methods.contains(.cplrp) { results[example].attributions[a].cplrp = scores(cpBlock[k]) }
+            }
+        }
+
+        if methods.contains(.ig) {
+            integratedGradients(inputs, pairs: pairs, logits: heads.map(\.logits)) { k, ig, delta in
+                results[pairs[k].example].attributions[attributionIndex[k]].ig = ig
+                results[pairs[k].example].attributions[attributionIndex[k]].igDelta = delta
+            }
+        }
+        return results
+    }
+
+    /// The packed layout of a micro-batch: each example's first forward row and
+    /// attention-probability offset; checks each example against the model.
+    struct Layout {
+        var forwardRow: [Int] = [], probOffset: [Int] = []
+        var rows = 0, probCount = 0, maxT = 0
+    }
+
+    func pack(_ inputs: [EncodedInput]) throws -> Layout {
+        let c = model.config
+        var layout = Layout()
         for (index, input) in inputs.enumerated() {
             let t = input.ids.count
             guard t > 0 else { throw EngineError.badInput(index: index, detail: "no tokens") }
@@ -124,44 +309,15 @@ public final class Engine: @unchecked Sendable {
             if let bad = input.segments.first(where: { $0 < 0 || Int($0) >= c.typeVocabSize }) {
                 throw EngineError.badInput(index: index, detail: "segment id \(bad) is not in 0..<\(c.typeVocabSize)")
             }
-            forwardRow.append(n)
-            probOffset.append(probCount)
-            n += t
-            probCount += c.numHeads * t * t
-            maxT = max(maxT, t)
+            layout.append(tokens: t, heads: c.numHeads)
         }
-        reserveForward(rows: n, probCount: probCount, maxT: maxT)
-        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: methods.needsTargets)
+        return layout
+    }
 
-        // Pooler (tanh on position 0) and classifier, per example, in Double.
-        let top = hidden[c.numLayers].p
-        var results: [ExampleResult] = []
-        var poolerInputs: [[Double]] = [], pooledAll: [[Double]] = []
-        for b in inputs.indices {
-            let x = (0..<h).map { Double(top[b * h + $0]) }   // the last layer keeps position 0 only
-            let pooled = Engine.denseForward(model.pooler, x).map { tanh($0) }
-            let logits = Engine.denseForward(model.classifier, pooled)
-            let m = logits.max()!
-            let e = logits.map { exp($0 - m) }
-            let sum = e.reduce(0, +)
-            let predicted = logits.firstIndex(of: m)!
-            poolerInputs.append(x)
-            pooledAll.append(pooled)
-            // Multi-label classifiers score each class alone (transformers'
-            // BCEWithLogitsLoss for problem_type multi_label_classification).
-            let probs = c.multiLabel ? logits.map { Float(1 / (1 + exp(-$0))) } : e.map { Float($0 / sum) }
-            results.append(ExampleResult(logits: logits.map { Float($0) }, probs: probs,
-                                         predicted: predicted, lat: nil, attributions: []))
-        }
-
-        if methods.contains(.lat) {
-            for b in inputs.indices {
-                results[b].lat = lat(tokens: inputs[b].ids.count, probOffset: probOffset[b])
-            }
-        }
-
-        guard methods.needsTargets else { return results }
-        // (example, target) pairs.
+    /// The (example, target) pairs in example order; adds an empty attribution per pair.
+    func targetPairs(_ inputs: [EncodedInput], targets: [TargetSelection],
+                     results: inout [ExampleResult]) throws -> [(example: Int, target: Int)] {
+        let c = model.config
         var pairs: [(example: Int, target: Int)] = []
         for b in inputs.indices {
             let classes: [Int]
@@ -178,101 +334,35 @@ public final class Engine: @unchecked Sendable {
                 results[b].attributions.append(Attribution(target: target))
             }
         }
-        guard !pairs.isEmpty else { return results }
-        var gradSegments: [Segment] = [], lrpSegments: [Segment] = []
-        var m = 0
-        let wantGradient = !methods.intersection([.gs, .gi]).isEmpty
-        if wantGradient {
-            for p in pairs {
-                let t = inputs[p.example].ids.count
-                gradSegments.append(Segment(example: p.example, target: p.target, forwardRow: forwardRow[p.example],
-                                            row: m, rows: t, probOffset: probOffset[p.example]))
-                m += t
-            }
-        }
-        let mGrad = m
-        if methods.contains(.lrp) {
-            for p in pairs {
-                let t = inputs[p.example].ids.count
-                lrpSegments.append(Segment(example: p.example, target: p.target, forwardRow: forwardRow[p.example],
-                                           row: m, rows: t, probOffset: probOffset[p.example]))
-                m += t
-            }
-        }
-        reserveBackward(rows: m, lrpRows: m - mGrad, forwardRows: n)
-
-        // Output gradients and relevances at the last hidden layer: only position 0 is
-        // non-zero, so they start compact, one row per (example, target) pair.
-        let dy = dY.p
-        for (p, s) in gradSegments.enumerated() {
-            let b = s.example
-            // f_c · ∂f_c/∂(pooler input): through the classifier row c and tanh'.
-            let fc = Double(results[b].logits[s.target])
-            let wc = model.classifier.weight.p + s.target * h, wp = model.pooler.weight.p
-            var g = [Double](repeating: 0, count: h)
-            for j in 0..<h {
-                let dpre = fc * Double(wc[j]) * (1 - pooledAll[b][j] * pooledAll[b][j])
-                let wr = wp + j * h
-                for i in 0..<h { g[i] += dpre * Double(wr[i]) }
-            }
-            for i in 0..<h { dy[p * h + i] = Float(g[i]) }
-        }
-        for (p, s) in lrpSegments.enumerated() {
-            let b = s.example
-            var r = [Double](repeating: 0, count: c.numClasses)
-            r[s.target] = Double(results[b].logits[s.target])
-            r = DenseRelevance.propagate(model.classifier.rule, x: pooledAll[b], r: r)   // [H]
-            r = DenseRelevance.propagate(model.pooler.rule, x: poolerInputs[b], r: r)    // [H], tanh skipped
-            for i in 0..<h { dy[(gradSegments.count + p) * h + i] = Float(r[i]) }
-        }
-
-        backward(gradSegments: gradSegments, lrpSegments: lrpSegments)
-
-        // After the backward, dY holds the gradient (or relevance) at the embedding output e.
-        let e = hidden[0].p
-        var slot = [Int](repeating: 0, count: inputs.count)
-        var attributionIndex: [Int] = []
-        for p in pairs {
-            attributionIndex.append(slot[p.example])
-            slot[p.example] += 1
-        }
-        for (k, s) in gradSegments.enumerated() {
-            var gs = [Float](repeating: 0, count: s.rows), gi = gs
-            for t in 0..<s.rows {
-                let g = dy + (s.row + t) * h, x = e + (s.forwardRow + t) * h
-                var a = 0.0, b = 0.0
-                for j in 0..<h {
-                    let v = Double(g[j])
-                    a += v * v
-                    let w = v * Double(x[j])
-                    b += w * w
-                }
-                gs[t] = Float(a)
-                gi[t] = Float(b)
-            }
-            if methods.contains(.gs) { results[s.example].attributions[attributionIndex[k]].gs = gs }
-            if methods.contains(.gi) { results[s.example].attributions[attributionIndex[k]].gi = gi }
-        }
-        for (k, s) in lrpSegments.enumerated() {
-            var lrp = [Float](repeating: 0, count: s.rows)
-            for t in 0..<s.rows {
-                let r = dy + (s.row + t) * h
-                var a = 0.0
-                for j in 0..<h { a += Double(abs(r[j])) }
-                lrp[t] = Float(a)
-            }
-            results[s.example].attributions[attributionIndex[k]].lrp = lrp
-        }
-        return results
+        return pairs
     }
 
-    static func denseForward(_ d: Dense, _ x: [Double]) -> [Double] {
-        let w = d.weight.p, b = d.bias.p
-        return (0..<d.outFeatures).map { j in
-            var acc = Double(b[j])
-            let wr = w + j * d.inFeatures
-            for i in 0..<d.inFeatures { acc += Double(wr[i]) * x[i] }
-            return acc
+    /// From the gradient at the embedding output e (`from`, block rows) back
+    /// through the embedding LayerNorm to the embedding sum (`into`, block rows),
+    /// by each block's rule.
+    func embeddingSumGradient(segments: [Segment], from: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>) {
+        layerNormBackward(dy: from, dt: into, segments: segments, width: model.config.hiddenSize,
+                          gamma: model.embeddingNorm.gamma.p, xhat: embXhat.p, rstd: embRstd.p)
+    }
+
+    /// Per token `scale · Σ_h w_t,h · g_t,h`, `w` the token's word-embedding row, `g` `[T, H]`.
+    func wordEmbeddingDot(_ input: EncodedInput, gradient g: UnsafePointer<Float>, scale: Double) -> [Double] {
+        let h = model.config.hiddenSize
+        return (0..<input.ids.count).map { t in
+            let w = model.wordEmbeddings.p + Int(input.ids[t]) * h, gr = g + t * h
+            var a = 0.0
+            for j in 0..<h { a += Double(w[j]) * Double(gr[j]) }
+            return a * scale
         }
+    }
+}
+
+extension Engine.Layout {
+    mutating func append(tokens t: Int, heads: Int) {
+        forwardRow.append(rows)
+        probOffset.append(probCount)
+        rows += t
+        probCount += heads * t * t
+        maxT = max(maxT, t)
     }
 }

@@ -18,13 +18,16 @@ public struct ModelConfig: Sendable, Equatable {
     public var multiLabel: Bool
     /// Where `labels` came from (`id2label`, `num_labels`, the default), for messages.
     public var labelOrigin: String
+    /// The `[PAD]` token (`pad_token_id`, default 0): integrated gradients' baseline.
+    public var padTokenId: Int
 
     public var numClasses: Int { labels.count }
     public var headSize: Int { hiddenSize / numHeads }
 
     public init(hiddenSize: Int, numLayers: Int, numHeads: Int, intermediateSize: Int,
                 maxPositions: Int, typeVocabSize: Int, vocabSize: Int,
-                layerNormEps: Float = 1e-12, labels: [String], multiLabel: Bool = false, labelOrigin: String = "id2label") {
+                layerNormEps: Float = 1e-12, labels: [String], multiLabel: Bool = false, labelOrigin: String = "id2label",
+                padTokenId: Int = 0) {
         self.hiddenSize = hiddenSize
         self.numLayers = numLayers
         self.numHeads = numHeads
@@ -36,6 +39,7 @@ public struct ModelConfig: Sendable, Equatable {
         self.labels = labels
         self.multiLabel = multiLabel
         self.labelOrigin = labelOrigin
+        self.padTokenId = padTokenId
     }
 
     /// Reads a Hugging Face `config.json` through IO's one reader of model
@@ -51,7 +55,7 @@ public struct ModelConfig: Sendable, Equatable {
         return ModelConfig(hiddenSize: c.hiddenSize, numLayers: c.layers, numHeads: c.heads,
                            intermediateSize: c.intermediateSize, maxPositions: c.maxPositions,
                            typeVocabSize: c.typeVocabSize, vocabSize: c.vocabSize, layerNormEps: Float(c.layerNormEps),
-                           labels: c.labels, multiLabel: c.multiLabel, labelOrigin: c.labelOrigin)
+                           labels: c.labels, multiLabel: c.multiLabel, labelOrigin: c.labelOrigin, padTokenId: c.padTokenId)
     }
 
     /// Every tensor the model reads, Hugging Face names and shapes (IO's one table).

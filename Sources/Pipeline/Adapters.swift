@@ -26,7 +26,11 @@ public final class BertTextEncoder: TextEncoder, @unchecked Sendable {
 public final class EngineRunner: ExampleRunner {
     public let engine: Engine
 
-    public init(model: BertModel) { engine = Engine(model: model) }
+    /// `igSteps`: integrated gradients' Gauss-Legendre nodes (`--ig-steps`).
+    public init(model: BertModel, igSteps: Int = 32) {
+        engine = Engine(model: model)
+        engine.igSteps = igSteps
+    }
 
     public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
         var groups: [(selection: TargetSelection, positions: [Int])] = []

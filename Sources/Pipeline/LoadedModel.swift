@@ -16,9 +16,9 @@ public struct LoadedModel: Sendable {
     /// fake's delay per token comes from BERTLRP_FAKE_DELAY_US). `relevance`:
     /// the run asks for LRP (without it the model is held in a third of the
     /// memory: no alpha-beta weights). `workers`: how many engines will run
-    /// at once, which sets OpenBLAS's threads.
+    /// at once, which sets OpenBLAS's threads. `igSteps`: integrated gradients' steps.
     public static func load(_ dir: URL, fake: Bool, relevance: Bool = true,
-                            workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> LoadedModel {
+                            workers: Int = ProcessInfo.processInfo.activeProcessorCount, igSteps: Int = 32) throws -> LoadedModel {
         let config = try ModelConfig.load(dir.appendingPathComponent("config.json"))
         if fake {
             let n = config.labels.count
@@ -35,7 +35,7 @@ public struct LoadedModel: Sendable {
         let userThreads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] != nil
         Engine.setBLASThreads(workers == 1 && !userThreads ? cores : 1)
         return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, config: config,
-                           encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { EngineRunner(model: model) })
+                           encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { EngineRunner(model: model, igSteps: igSteps) })
     }
 
     /// The micro-batch budget in tokens that keeps one worker's engine

@@ -4,9 +4,10 @@ import IO
 
 /// The output record of CONTRACT.md section 3, written by hand in the
 /// contract's key order: index, id, label, text, text_b, tokens, offsets,
-/// segments, truncated, logits, probs, predicted, lat, attributions. Keys for
-/// methods not asked for are left out (`lat`; `gs`/`gi`/`lrp` inside each
-/// attribution; `attributions` when only `lat` was asked for). Floats are
+/// segments, truncated, logits, probs, predicted, lat, rollout, attributions.
+/// Keys for methods not asked for are left out (`lat`, `rollout`; `gs`, `gi`,
+/// `lrp`, `ixg`, `attnlrp`, `cplrp`, `ig`, `ig_delta` inside each attribution;
+/// `attributions` when only target-independent methods were asked for). Floats are
 /// Swift's shortest round-trip float32 form; non-finite values are `null`.
 public enum RecordJSON {
     public static func line(record: InputRecord, tokenized: TokenizedInput, result: ExampleResult, methods: Methods) -> [UInt8] {
@@ -46,6 +47,10 @@ public enum RecordJSON {
             out.append(contentsOf: ", \"lat\": ".utf8)
             JSONText.appendFloats(lat, to: &out)
         }
+        if methods.contains(.rollout), let rollout = result.rollout {
+            out.append(contentsOf: ", \"rollout\": ".utf8)
+            JSONText.appendFloats(rollout, to: &out)
+        }
         if methods.needsTargets {
             out.append(contentsOf: ", \"attributions\": [".utf8)
             for (i, a) in result.attributions.enumerated() {
@@ -63,6 +68,16 @@ public enum RecordJSON {
                 if methods.contains(.lrp), let v = a.lrp {
                     out.append(contentsOf: ", \"lrp\": ".utf8)
                     JSONText.appendFloats(v, to: &out)
+                }
+                for (key, method, value) in [("ixg", Methods.ixg, a.ixg), ("attnlrp", .attnlrp, a.attnlrp),
+                                             ("cplrp", .cplrp, a.cplrp), ("ig", .ig, a.ig)] {
+                    guard methods.contains(method), let v = value else { continue }
+                    out.append(contentsOf: ", \"\(key)\": ".utf8)
+                    JSONText.appendFloats(v, to: &out)
+                }
+                if methods.contains(.ig), let delta = a.igDelta {
+                    out.append(contentsOf: ", \"ig_delta\": ".utf8)
+                    JSONText.appendFloat(delta, to: &out)
                 }
                 out.append(0x7D)
             }

@@ -68,30 +68,30 @@ public struct TargetError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Methods {
-    /// `gs,gi,lrp,lat` in any order; nil with the unknown name.
+    /// Each method's name, in CONTRACT order (sections 5, 5b).
+    static let named: [(name: String, method: Methods)] = [
+        ("gs", .gs), ("gi", .gi), ("lrp", .lrp), ("lat", .lat),
+        ("ixg", .ixg), ("attnlrp", .attnlrp), ("cplrp", .cplrp), ("ig", .ig), ("rollout", .rollout),
+    ]
+
+    /// Method names, comma-separated, in any order (`all`: the seed's four); the unknown name otherwise.
     public static func parse(_ text: String) -> Result<Methods, TargetError> {
         var m: Methods = []
+        let known = named.map(\.name).joined(separator: ", ")
         for part in text.split(separator: ",", omittingEmptySubsequences: true) {
-            switch part.trimmingCharacters(in: .whitespaces) {
-            case "gs": m.insert(.gs)
-            case "gi": m.insert(.gi)
-            case "lrp": m.insert(.lrp)
-            case "lat": m.insert(.lat)
-            case "all": m.formUnion(.all)
-            default: return .failure(TargetError("--methods: unknown method '\(part)' (expected gs, gi, lrp, lat)"))
+            let name = part.trimmingCharacters(in: .whitespaces)
+            if name == "all" {
+                m.formUnion(.all)
+            } else if let entry = named.first(where: { $0.name == name }) {
+                m.formUnion(entry.method)
+            } else {
+                return .failure(TargetError("--methods: unknown method '\(part)' (expected \(known))"))
             }
         }
-        if m.isEmpty { return .failure(TargetError("--methods: name at least one of gs, gi, lrp, lat")) }
+        if m.isEmpty { return .failure(TargetError("--methods: name at least one of \(known)")) }
         return .success(m)
     }
 
     /// Canonical names, in CONTRACT order.
-    public var names: [String] {
-        var out: [String] = []
-        if contains(.gs) { out.append("gs") }
-        if contains(.gi) { out.append("gi") }
-        if contains(.lrp) { out.append("lrp") }
-        if contains(.lat) { out.append("lat") }
-        return out
-    }
+    public var names: [String] { Methods.named.filter { contains($0.method) }.map(\.name) }
 }

@@ -22,8 +22,13 @@ struct Attribute: ParsableCommand {
     @Option(help: "Model directory (default: the bundled model; BERTLRP_MODEL overrides).")
     var model: String?
 
-    @Option(help: "Methods, comma-separated: gs, gi, lrp, lat.")
+    @Option(help: "Methods, comma-separated: gs, gi, lrp, lat, ixg, attnlrp, cplrp, ig, rollout.")
     var methods = "gs,gi,lrp,lat"
+
+    @Option(name: .customLong("ig-steps"), help: "Integrated gradients: Gauss-Legendre steps (1-\(Attribute.maxIGSteps)).")
+    var igSteps = 32
+
+    static let maxIGSteps = 1024
 
     @Option(help: "Classes to explain: predicted, all, a class number, a class name, or gold (the label field).")
     var target = "predicted"
@@ -72,6 +77,9 @@ struct Attribute: ParsableCommand {
         case let .success(m): methodSet = m
         case let .failure(e): throw CommandFailure(e.description)
         }
+        guard igSteps >= 1 && igSteps <= Attribute.maxIGSteps else {
+            throw CommandFailure("--ig-steps \(igSteps): expected 1 to \(Attribute.maxIGSteps)")
+        }
         guard maxSeqLength >= 3 else { throw CommandFailure("--max-seq-length \(maxSeqLength): at least 3 ([CLS] x [SEP])") }
         guard shardSize >= 1 else { throw CommandFailure("--shard-size \(shardSize): at least 1") }
         if let workers, workers < 1 { throw CommandFailure("--workers \(workers): at least 1") }
@@ -95,7 +103,7 @@ struct Attribute: ParsableCommand {
         // output has no manifest.
         let hashing = toStdout ? nil : Background(name: "bertlrp-hash") { try ModelIdentity.compute(directory: modelURL, labels: []) }
         let loaded: LoadedModel
-        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp), workers: workerCount) } catch { throw CommandFailure("\(error)") }
+        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp), workers: workerCount, igSteps: igSteps) } catch { throw CommandFailure("\(error)") }
         let targetOption: TargetOption
         switch TargetOption.parse(target, labels: loaded.labels) {
         case let .success(t): targetOption = t
@@ -119,7 +127,7 @@ struct Attribute: ParsableCommand {
             model.labels = loaded.labels
             return RunIdentity(
                 tool: "bertlrp-batch \(BertLRPBatch.version)", model: model,
-                methods: methodSet.names, targets: targetOption.description, maxSeqLength: maxSeqLength,
+                methods: methodSet.names.map { $0 == "ig" && igSteps != 32 ? "ig:\(igSteps)" : $0 }, targets: targetOption.description, maxSeqLength: maxSeqLength,
                 shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)
         }
 

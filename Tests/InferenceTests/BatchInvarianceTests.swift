@@ -53,6 +53,95 @@ final class BatchInvarianceTests: XCTestCase {
         XCTAssertLessThanOrEqual(worstLRP, 1e-3)
     }
 
+    /// Section 5b's methods (with the seed's, in one call, so that their
+    /// blocks share the backward's sgemm calls): each example alone equals it
+    /// in mixed micro-batches, pairs and singles together, every class; and
+    /// each method asked alone equals it asked with the others (ixg alone is
+    /// seeded with 1, beside gs/gi it reuses their f_c-seeded gradient).
+    func testSection5bMethodsDoNotDependOnBatchOrCompany() throws {
+        let records = try ReferenceRecord.load("tiny-bert.jsonl")
+        let engine = Engine(model: try BertModel(directory: Fixtures.tinyBert))
+        engine.igSteps = 8
+        let inputs = records.prefix(24).map(\.input) + records.filter { $0.id.hasPrefix("p") }.prefix(6).map(\.input)
+        XCTAssertTrue(inputs.contains { Set($0.segments).count == 2 }, "pairs among the inputs")
+        let methods: Methods = .every
+        let alone = try inputs.map { try engine.run([$0], methods: methods, targets: .all)[0] }
+        let order = inputs.indices.sorted { (inputs[$0].ids.count, $0) < (inputs[$1].ids.count, $1) }
+        let shuffled = zip(order.prefix(15), order.suffix(15).reversed()).flatMap { [$0, $1] }
+        var mixed = [ExampleResult?](repeating: nil, count: inputs.count)
+        var start = 0
+        for size in [1, 5, 7, 3, 8, 6] where start < shuffled.count {
+            let idx = Array(shuffled[start..<min(start + size, shuffled.count)])
+            for (i, r) in zip(idx, try engine.run(idx.map { inputs[$0] }, methods: methods, targets: .all)) { mixed[i] = r }
+            start += size
+        }
+        var worst = [String: Double]()
+        func note(_ name: String, _ got: [Float]?, _ want: [Float]?) {
+            guard let got, let want else { XCTFail("\(name) missing"); return }
+            worst[name] = max(worst[name] ?? 0, relativeError(got, want.map(Double.init)))
+        }
+        for (a, m) in zip(alone, mixed) {
+            let m = try XCTUnwrap(m)
+            note("rollout", m.rollout, a.rollout)
+            for (x, y) in zip(a.attributions, m.attributions) {
+                note("ixg", y.ixg, x.ixg); note("attnlrp", y.attnlrp, x.attnlrp); note("cplrp", y.cplrp, x.cplrp)
+                note("ig", y.ig, x.ig)
+                note("ig_delta", y.igDelta.map { [$0, 1] }, x.igDelta.map { [$0, 1] })
+            }
+        }
+        // Each method on its own, all examples in one batch.
+        var company = [String: Double]()
+        for (name, method) in [("ixg", Methods.ixg), ("attnlrp", .attnlrp), ("cplrp", .cplrp), ("ig", .ig), ("rollout", .rollout)] {
+            let own = try engine.run(inputs, methods: method, targets: .all)
+            for (a, o) in zip(alone, own) {
+                XCTAssertEqual(o.lat, nil)
+                if method == .rollout {
+                    company[name] = max(company[name] ?? 0, relativeError(o.rollout!, a.rollout!.map(Double.init)))
+                    continue
+                }
+                for (x, y) in zip(a.attributions, o.attributions) {
+                    XCTAssertNil(y.gs)
+                    let pick: (Attribution) -> [Float]? = { [$0.ixg, $0.attnlrp, $0.cplrp, $0.ig][[Methods.ixg, .attnlrp, .cplrp, .ig].firstIndex(of: method)!] }
+                    company[name] = max(company[name] ?? 0, relativeError(try XCTUnwrap(pick(y)), pick(x)!.map(Double.init)))
+                }
+            }
+        }
+        print("section 5b batch invariance: worst relative difference \(worst); alone vs with the others \(company)")
+        // Float32 rounding only (other sgemm kernels for other matrix sizes); the contract's tolerance is 1e-4.
+        for (name, value) in worst.merging(company, uniquingKeysWith: max) { XCTAssertLessThanOrEqual(value, 1e-5, name) }
+        // The scratch estimate covers what the engine reserved, integrated gradients' chunks included.
+        let tokens = inputs.reduce(0) { $0 + $1.ids.count }, longest = inputs.map(\.ids.count).max()!
+        let fresh = Engine(model: engine.model)
+        _ = try fresh.run(inputs, methods: methods, targets: .all)
+        XCTAssertLessThanOrEqual(fresh.reservedBytes,
+                                 Int(1.3 * Double(Engine.scratchBytes(config: engine.model.config, tokens: tokens, longest: longest,
+                                                                      targets: 3, methods: methods))) + 4096)
+    }
+
+    /// Integrated gradients converges: with many steps the delta (completeness)
+    /// falls towards zero, and the quadrature's weights sum to one.
+    func testIntegratedGradientsCompleteness() throws {
+        for n in [1, 2, 5, 32, 100] {
+            let (x, w) = gaussLegendre(n)
+            XCTAssertEqual(w.reduce(0, +), 1, accuracy: 1e-13)
+            XCTAssertEqual(zip(x, w).reduce(0) { $0 + $1.0 * $1.1 }, 0.5, accuracy: 1e-13)
+            XCTAssertEqual(x, x.sorted())
+            // Exact for polynomials of degree 2n − 1: ∫₀¹ α^(2n−1) dα = 1/(2n).
+            XCTAssertEqual(zip(x, w).reduce(0) { $0 + pow($1.0, Double(2 * n - 1)) * $1.1 }, 1 / Double(2 * n), accuracy: 1e-12)
+        }
+        let inputs = try ReferenceRecord.load("tiny-bert.jsonl").prefix(6).map(\.input)
+        let engine = Engine(model: try BertModel(directory: Fixtures.tinyBert, relevance: false))
+        var deltas: [Double] = []
+        for steps in [2, 64] {
+            engine.igSteps = steps
+            let r = try engine.run(inputs, methods: .ig, targets: .all)
+            deltas.append(r.flatMap(\.attributions).map { Double(abs($0.igDelta!)) }.max()!)
+        }
+        print("ig: largest |delta| with 2 steps \(deltas[0]), with 64 steps \(deltas[1])")
+        XCTAssertLessThan(deltas[1], 1e-3)
+        XCTAssertLessThan(deltas[1], deltas[0])
+    }
+
     /// A model loaded without the alpha-beta weights (a run without `lrp`)
     /// gives the same numbers, to the bit, for every other method.
     func testModelWithoutRelevanceWeightsGivesTheSameValues() throws {

@@ -25,6 +25,8 @@ public struct BertConfig {
     public let numLabels: Int?
     /// `problem_type: multi_label_classification`: independent sigmoids.
     public let multiLabel: Bool
+    /// `pad_token_id` (default 0): the `[PAD]` token, integrated gradients' baseline.
+    public let padTokenId: Int
 
     /// The limits a config is held to before anything is sized from it: well
     /// above every released BERT (BERT-large: hidden 1024, 24 layers,
@@ -163,6 +165,15 @@ public struct BertConfig {
             }
             multiLabel = kind == "multi_label_classification"
         }
+        // pad_token_id may be 0 (BERT's [PAD]), so it is read beside `whole`, which wants >= 1.
+        var padTokenId = 0
+        if let v = fields["pad_token_id"], !(v is NSNull) {
+            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.doubleValue >= 0,
+                  n.doubleValue < Double(try int("vocab_size")) else {
+                throw bad("pad_token_id \(v) is not a token id (0..<vocab_size)")
+            }
+            padTokenId = n.intValue
+        }
         self.file = path
         self.fields = fields
         self.hiddenSize = hidden
@@ -176,6 +187,7 @@ public struct BertConfig {
         self.id2label = id2label
         self.numLabels = numLabels
         self.multiLabel = multiLabel
+        self.padTokenId = padTokenId
     }
 
     /// Hugging Face names and shapes of every tensor of the classifier, in
