@@ -168,8 +168,11 @@ public final class TrackedReader {
     public init(_ reader: RecordReader) { self.reader = reader }
 
     /// Reads the first item now; `next` returns it first.
-    public func prefetch() throws {
-        held = .some(try read())
+    @discardableResult
+    public func prefetch() throws -> ReadItem? {
+        let item = try read()
+        held = .some(item)
+        return item
     }
 
     public func next() throws -> ReadItem? {

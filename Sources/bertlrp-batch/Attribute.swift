@@ -147,8 +147,8 @@ struct Attribute: ParsableCommand {
                 try RunDirectory.checkInputsOutside(dir, inputs: inputs)
             }
         }
+        try checkFirst(try tracked.prefetch())
         try probeInputHeaders(inputs.dropFirst(), options: readerOptions)
-        try tracked.prefetch()
 
         let sink: RecordSink
         var startIndex = 0
@@ -196,7 +196,7 @@ struct Attribute: ParsableCommand {
                 }
                 d.abandon()
             }
-            progress.finish(destination: output, note: " (stopped; --resume continues)")
+            progress.finish(destination: output, note: " (stopped)")
             throw ExitCode(2)
         }
         progress.finish(destination: output, note: note)
@@ -214,7 +214,15 @@ struct Attribute: ParsableCommand {
         for path in paths where path != "-" {
             guard let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType,
                   type == .typeRegular else { continue }
-            _ = try RecordReader(inputs: [path], options: options).next()
+            try checkFirst(try RecordReader(inputs: [path], options: options).next())
         }
+    }
+
+    /// A `--text-field` that an input's first record (valid JSON) does not
+    /// have is a typo until shown otherwise: a usage error, not a run of
+    /// bad records in a directory the corrected command could not reuse.
+    private func checkFirst(_ item: ReadItem?) throws {
+        guard let field = input.textField, case let .bad(b)? = item, b.reason == "missing text field '\(field)'" else { return }
+        throw CommandFailure("\(b.input):\(b.line): the first record has no field '\(field)' (--text-field); nothing was written")
     }
 }

@@ -300,6 +300,8 @@ final class OutputSafetyEndToEndTests: XCTestCase {
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: false)
         let cases: [([String], String)] = [
             (["--text-field", "sentense", tsv.path], "has no column 'sentense' (--text-field)"),
+            (["--text-field", "txt", jsonl.path], "in.jsonl:1: the first record has no field 'txt' (--text-field)"),
+            ([jsonl.path, "--text-field", "text", tsv.path], "has no column 'text' (--text-field)"),
             (["--format", "tsv", jsonl.path], "has no text column"),
             ([noText.path], "notext.tsv:1: the TSV header (a, b) has no text column"),
             ([tsv.path, noText.path], "notext.tsv:1: the TSV header (a, b) has no text column"),
