@@ -105,8 +105,8 @@ public enum RunMerger {
             }
             manifests.append(m)
         }
-        let outID = RunDirectory.fileID(out.path)
-        for d in dirs where outID != nil && RunDirectory.fileID(d.path) == outID {
+        let outID = FileID(path: out.path)
+        for d in dirs where outID != nil && FileID(path: d.path) == outID {
             throw RunSetupError("\(out.path): the merge output must not be one of its inputs (\(d.path))")
         }
         // errors.jsonl exactly as each manifest vouches for it (small: one line a bad record).

@@ -275,41 +275,16 @@ public enum RunDirectory {
         try? FileManager.default.contentsOfDirectory(atPath: dir.path)
     }
 
-    /// "3 entries (a.txt, part-00000.jsonl.zst, sub/)": what a directory holds, for a refusal.
-    static func describe(_ names: [String], in dir: URL) -> String {
-        let sorted = names.sorted()
-        let shown = sorted.prefix(6).map { name -> String in
-            var isDir: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path, isDirectory: &isDir)
-            return isDir.boolValue ? name + "/" : name
-        }
-        let more = sorted.count > shown.count ? ", ... \(sorted.count - shown.count) more" : ""
-        return "\(sorted.count) \(sorted.count == 1 ? "entry" : "entries") (\(shown.joined(separator: ", "))\(more))"
-    }
-
-    /// Device and inode, following links: one file however it is named.
-    static func fileID(_ path: String) -> [UInt64]? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return [UInt64(st.st_dev), UInt64(st.st_ino)]
-    }
-
     /// Refuses a run whose input is one of the files of its output directory
     /// (or the directory itself), by device and inode: symlinks, `..`,
     /// hard links and standard input redirected from such a file included.
     public static func checkInputsOutside(_ dir: URL, inputs: [String]) throws {
         guard let names = entries(dir) else { return }
-        var inside: [[UInt64]: String] = [:]
-        if let id = fileID(dir.path) { inside[id] = "the output directory itself" }
-        for n in names { if let id = fileID(dir.appendingPathComponent(n).path) { inside[id] = dir.appendingPathComponent(n).path } }
+        var inside: [FileID: String] = [:]
+        if let id = FileID(path: dir.path) { inside[id] = "the output directory itself" }
+        for n in names { if let id = FileID(path: dir.appendingPathComponent(n).path) { inside[id] = dir.appendingPathComponent(n).path } }
         for input in inputs {
-            var id: [UInt64]?
-            if input == "-" {
-                var st = stat()
-                if fstat(0, &st) == 0 { id = [UInt64(st.st_dev), UInt64(st.st_ino)] }
-            } else {
-                id = fileID(input)
-            }
+            let id = input == "-" ? FileID(descriptor: 0) : FileID(path: input)
             if let id, let at = inside[id] {
                 let name = input == "-" ? "standard input" : input
                 throw RunSetupError("\(name): is in the output directory \(dir.path) (\(at)); a run never writes where its inputs are: choose another -o")
@@ -335,7 +310,7 @@ public enum RunDirectory {
         // `.lock` is ours, and opening it changes no byte of it.
         let foreign = (entries(dir) ?? []).filter { $0 != ".lock" }
         if !foreign.isEmpty {
-            throw RunSetupError("\(dir.path): not a bertlrp-batch run directory: it holds \(describe(foreign, in: dir)) and no manifest of ours; nothing was written: choose a new or empty directory")
+            throw RunSetupError("\(dir.path): not a bertlrp-batch run directory: it holds \(describeEntries(foreign, in: dir)) and no manifest of ours; nothing was written: choose a new or empty directory")
         }
         try lock(dir)
         if (entries(dir) ?? []).contains(where: { $0 != ".lock" }) {
@@ -394,7 +369,7 @@ public enum RunDirectory {
         let listed = Set(manifest.shards.map(\.file))
         let strangers = names.filter { isShardName($0) && !listed.contains($0) }
         if !strangers.isEmpty {
-            throw refuse("\(dir.path) holds \(describe(strangers, in: dir)) that its manifest does not list (not written by this run); move them away first")
+            throw refuse("\(dir.path) holds \(describeEntries(strangers, in: dir)) that its manifest does not list (not written by this run); move them away first")
         }
         let errorsURL = dir.appendingPathComponent(RunManifest.errorsFileName)
         let errorsSize = ((try? FileManager.default.attributesOfItem(atPath: errorsURL.path))?[.size] as? NSNumber)?.intValue ?? 0

@@ -355,10 +355,9 @@ public enum CheckpointConverter {
                 throw ConversionError.output(path: path, reason: "exists and is not empty (remove it, or pass --force)")
             }
             // --force replaces only what a conversion writes: a model directory, never other files.
-            let foreign = contents.filter { !modelFileNames.contains($0) }.sorted()
+            let foreign = contents.filter { !modelFileNames.contains($0) }
             if !foreign.isEmpty {
-                let shown = foreign.prefix(6).joined(separator: ", ") + (foreign.count > 6 ? ", ... \(foreign.count - 6) more" : "")
-                throw ConversionError.output(path: path, reason: "holds \(foreign.count) \(foreign.count == 1 ? "entry" : "entries") that convert does not write (\(shown)); --force replaces only a model directory (\(modelFileNames.joined(separator: ", "))): choose another -o")
+                throw ConversionError.output(path: path, reason: "holds \(describeEntries(foreign, in: URL(fileURLWithPath: path))) that convert does not write; --force replaces only a model directory (\(modelFileNames.joined(separator: ", "))): choose another -o")
             }
         }
     }
@@ -369,12 +368,7 @@ public enum CheckpointConverter {
     /// Refuses an output directory that holds (at any depth, through any
     /// link) a file the conversion reads: `--force` would delete it.
     static func checkSourcesOutside(_ output: String, sources: [String]) throws {
-        func id(_ path: String) -> [UInt64]? {
-            var st = stat()
-            guard stat(path, &st) == 0 else { return nil }
-            return [UInt64(st.st_dev), UInt64(st.st_ino)]
-        }
-        guard let out = id(output) else { return }
+        guard let out = FileID(path: output) else { return }
         for source in sources {
             // The source and each folder above it, links resolved.
             guard let real = realpath(source, nil) else { continue }
@@ -382,7 +376,7 @@ public enum CheckpointConverter {
             free(real)
             let resolved = path
             while true {
-                if id(path) == out {
+                if FileID(path: path) == out {
                     let what = path == resolved ? "is" : "holds"
                     throw ConversionError.output(path: output, reason: "\(what) \(source), which this conversion reads; the output must be outside its sources (--force would delete it): choose another -o")
                 }
