@@ -8,8 +8,13 @@ import Foundation
 /// `errors.jsonl` when that shard was committed: on `--resume` the errors file
 /// is cut back to it, so a bad record is listed once however often the run
 /// was interrupted.
+///
+/// A shard is listed here before it is renamed into place (ShardWriter), so
+/// every `part-*.jsonl.zst` file in a run directory that the manifest does
+/// not list was written by someone else and is never deleted or replaced.
 public struct RunManifest: Codable, Equatable, Sendable {
-    public static let formatName = "bertlrp-batch.run/1"
+    /// run/2: input content, shard input marks and the errors file's hash (run/1 had none of them).
+    public static let formatName = "bertlrp-batch.run/2"
     public static let fileName = "manifest.json"
     public static let errorsFileName = "errors.jsonl"
 
@@ -19,6 +24,9 @@ public struct RunManifest: Codable, Equatable, Sendable {
     public var identity: RunIdentity
     /// Inputs as named on the command line (`-` for standard input).
     public var inputs: [String]
+    /// Length and SHA-256 of each input read to its end so far (all of them
+    /// once complete): what `merge` and `--resume` compare, not the names.
+    public var inputContent: [InputContent]
     /// How `shards[].checksum` is computed.
     public var checksum: String
     public var shards: [ShardEntry]
@@ -27,6 +35,8 @@ public struct RunManifest: Codable, Equatable, Sendable {
     public var errors: Int
     /// Length of errors.jsonl that belongs to the committed shards (or to the whole run once complete).
     public var errorsBytes: Int
+    /// SHA-256 of errors.jsonl once the run is complete (`merge` checks it).
+    public var errorsSha256: String?
     /// Runs this one was merged from (`merge`), else nil.
     public var mergedFrom: [String]?
     public var updated: String
@@ -36,18 +46,20 @@ public struct RunManifest: Codable, Equatable, Sendable {
         self.status = "running"
         self.identity = identity
         self.inputs = inputs
+        self.inputContent = []
         self.checksum = "sha256 of the compressed shard file"
         self.shards = []
         self.records = 0
         self.errors = 0
         self.errorsBytes = 0
+        self.errorsSha256 = nil
         self.mergedFrom = nil
         self.updated = ""
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, status, identity, inputs, checksum, shards, records, errors
-        case errorsBytes = "errors_bytes", mergedFrom = "merged_from", updated
+        case format, status, identity, inputs, inputContent = "input_content", checksum, shards, records, errors
+        case errorsBytes = "errors_bytes", errorsSha256 = "errors_sha256", mergedFrom = "merged_from", updated
     }
 
     public static func shardFileName(_ number: Int) -> String {
@@ -60,16 +72,18 @@ public struct RunManifest: Codable, Equatable, Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw IOFormatError.unreadable(file: url.path, reason: "no manifest (is this a bertlrp-batch output directory?)")
         }
+        struct Format: Decodable { var format: String }
         do {
-            let m = try JSONDecoder().decode(RunManifest.self, from: data)
-            guard m.format == formatName else {
-                throw IOFormatError.unsupported(file: url.path, detail: "manifest format '\(m.format)', expected '\(formatName)'")
+            // The format first: an older manifest lacks fields and says so.
+            let f = try JSONDecoder().decode(Format.self, from: data)
+            guard f.format == formatName else {
+                throw IOFormatError.unsupported(file: url.path, detail: "manifest format '\(f.format)', expected '\(formatName)' (a run of an older bertlrp-batch: run it again)")
             }
-            return m
+            return try JSONDecoder().decode(RunManifest.self, from: data)
         } catch let e as IOFormatError {
             throw e
         } catch {
-            throw IOFormatError.corrupt(file: url.path, detail: "not a bertlrp-batch manifest (\(error))")
+            throw IOFormatError.corrupt(file: url.path, detail: "not a bertlrp-batch manifest")
         }
     }
 
@@ -185,8 +199,12 @@ public struct ShardEntry: Codable, Equatable, Sendable {
     /// Length of errors.jsonl when this shard was committed.
     public var errorsBytes: Int
     public var errors: Int
+    /// How far the inputs had been read when the shard's last record was
+    /// (nil in a merged run): what `--resume` checks the inputs against.
+    public var inputMark: InputMark?
 
-    public init(file: String, firstIndex: Int, lastIndex: Int, count: Int, bytes: Int, sha256: String, errorsBytes: Int, errors: Int) {
+    public init(file: String, firstIndex: Int, lastIndex: Int, count: Int, bytes: Int, sha256: String, errorsBytes: Int, errors: Int,
+                inputMark: InputMark? = nil) {
         self.file = file
         self.firstIndex = firstIndex
         self.lastIndex = lastIndex
@@ -195,11 +213,12 @@ public struct ShardEntry: Codable, Equatable, Sendable {
         self.sha256 = sha256
         self.errorsBytes = errorsBytes
         self.errors = errors
+        self.inputMark = inputMark
     }
 
     enum CodingKeys: String, CodingKey {
         case file, firstIndex = "first_index", lastIndex = "last_index", count, bytes, sha256
-        case errorsBytes = "errors_bytes", errors
+        case errorsBytes = "errors_bytes", errors, inputMark = "input_mark"
     }
 
     /// Whether the file in `directory` is this shard, byte for byte.

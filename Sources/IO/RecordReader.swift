@@ -110,10 +110,16 @@ public final class RecordReader {
     private var current: OpenInput?
     private var nextIndex = 0
     private var finishedBytes: Int64 = 0
+    /// The inputs read to their end so far: length and SHA-256 of their raw bytes.
+    public private(set) var finished: [InputContent] = []
+    /// Set before the first `next()` by a resumed run: the content its
+    /// manifest vouches for, checked while streaming (InputContent.swift).
+    public var expectation: InputExpectation?
 
     private struct OpenInput {
         let name: String
         let file: FileSource
+        let hashing: HashingSource
         let lines: LineReader
         let format: RecordFormat
         var columns: TSVColumns?
@@ -178,11 +184,15 @@ public final class RecordReader {
                     overlong = current!.lines.overlong
                 }
                 lineNumber = current!.lines.lineNumber
+            } catch let e as InputError {
+                throw e
             } catch {
                 throw InputError("\(current!.name): \(error)")
             }
             guard let line else {
                 finishedBytes += current!.file.bytesConsumed
+                finished.append(InputContent(name: inputs[inputPosition - 1], bytes: current!.file.bytesConsumed,
+                                             sha256: current!.hashing.prefixDigest()))
                 current = nil
                 continue
             }
@@ -206,16 +216,36 @@ public final class RecordReader {
         }
     }
 
+    /// Where the reader is: the input being read, the raw bytes taken from
+    /// it and their SHA-256 (nil before the first input is opened).
+    public func mark() -> InputMark? {
+        guard let c = current else { return nil }
+        return InputMark(input: c.hashing.input, bytes: c.file.bytesConsumed, sha256: c.hashing.prefixDigest())
+    }
+
     private func open(_ path: String) throws -> OpenInput {
         let file: FileSource
         do { file = try FileSource(path: path) } catch { throw InputError("\(error)") }
         let name = file.name
         var lower = path.lowercased()
-        var source: ByteSource = file
+        let number = inputPosition
+        var expected: (bytes: Int64, sha256: String, whole: Bool)?
+        if let e = expectation {
+            if number < e.mark.input, number < e.before.count {
+                expected = (e.before[number].bytes, e.before[number].sha256, true)
+            } else if number == e.mark.input {
+                expected = (e.mark.bytes, e.mark.sha256, false)
+            }
+        }
+        let hashing = HashingSource(file, input: number, expected: expected)
+        if let e = expectation {
+            hashing.describeMismatch = { "\(name): changed since the run in \(e.run) read it: \($0); resume with the input the run read, or start a new run in another directory" }
+        }
+        var source: ByteSource = hashing
         let compressed = lower.hasSuffix(".zst")
         if compressed {
             lower.removeLast(4)
-            source = try ZstdDecompressor(name: name, source: file)
+            source = try ZstdDecompressor(name: name, source: hashing)
         }
         let lines = LineReader(source: source, maxLineBytes: options.maxLineBytes)
         var format = options.format
@@ -235,12 +265,12 @@ public final class RecordReader {
                     pendingOverlong = lines.overlong
                     break
                 }
-            } catch { throw InputError("\(name): \(error)") }
+            } catch let e as InputError { throw e } catch { throw InputError("\(name): \(error)") }
             let firstByte = first?.first(where: { $0 != 0x20 && $0 != 0x09 })
             format = firstByte == UInt8(ascii: "{") ? .jsonl : .tsv
             pending = first
         }
-        return OpenInput(name: name, file: file, lines: lines, format: format!, columns: nil, pending: pending,
+        return OpenInput(name: name, file: file, hashing: hashing, lines: lines, format: format!, columns: nil, pending: pending,
                          pendingOverlong: pendingOverlong)
     }
 

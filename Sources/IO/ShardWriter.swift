@@ -94,16 +94,22 @@ public final class ShardWriter {
         try line.withUnsafeBytes { try append(line: $0, index: index) }
     }
 
-    /// Ends the frame, syncs and renames the file; returns its manifest entry
-    /// (errors fields left for the caller).
-    public func commit() throws -> ShardEntry {
+    /// Ends the frame and syncs the temporary file; returns its manifest
+    /// entry (errors fields and input mark left for the caller). The caller
+    /// lists the entry in the manifest, then calls `place`: a shard's final
+    /// name is only ever one its manifest names (RunManifest).
+    public func finish() throws -> ShardEntry {
         try compressor.finish()
         try file.sync()
         let bytes = file.bytesWritten
         file.close()
-        try AtomicFile.rename(tmpURL, to: directory.appendingPathComponent(fileName))
         return ShardEntry(file: fileName, firstIndex: firstIndex, lastIndex: lastIndex, count: count,
                           bytes: bytes, sha256: hash.hexDigest(), errorsBytes: 0, errors: 0)
+    }
+
+    /// Renames the finished file into place.
+    public func place() throws {
+        try AtomicFile.rename(tmpURL, to: directory.appendingPathComponent(fileName))
     }
 
     /// Drops an unfinished shard.

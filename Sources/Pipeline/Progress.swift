@@ -51,6 +51,13 @@ public final class ProgressReporter: @unchecked Sendable {
         return "\(t)s"
     }
 
+    /// Stops the live line (and clears it), printing nothing.
+    public func stop() {
+        timer?.cancel()
+        timer = nil
+        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
     /// Stops the live line and prints the summary.
     public func finish(destination: String, note: String = "") {
         timer?.cancel()

@@ -122,38 +122,59 @@ struct Attribute: ParsableCommand {
             guard FileManager.default.isReadableFile(atPath: path) else { throw CommandFailure("\(path): cannot read: permission denied") }
         }
         // What the manifest of a directory run records (standard output has none).
+        var computedIdentity: RunIdentity?
         func runIdentity() throws -> RunIdentity {
+            if let computedIdentity { return computedIdentity }
             var model = try hashing?.value() ?? ModelIdentity.compute(directory: modelURL, labels: [])
             model.labels = loaded.labels
-            return RunIdentity(
+            let identity = RunIdentity(
                 tool: "bertlrp-batch \(BertLRPBatch.version)", model: model,
                 methods: methodSet.names.map { $0 == "ig" && igSteps != 32 ? "ig:\(igSteps)" : $0 }, targets: targetOption.description, maxSeqLength: maxSeqLength,
                 shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)
+            computedIdentity = identity
+            return identity
         }
 
-        // Output.
+        // Output. Everything that can be checked before the directory is
+        // made is checked first: a resumable run's options and inputs, the
+        // first record (or header) of every input file.
+        let reader = RecordReader(inputs: inputs, options: readerOptions)
+        let tracked = TrackedReader(reader)
+        let dir = URL(fileURLWithPath: output)
+        var plan: RunDirectory.ResumePlan?
+        if !toStdout {
+            if resume {
+                plan = try RunDirectory.plan(dir, identity: runIdentity(), inputs: inputs)
+                if let p = plan, p.complete {
+                    let m = p.manifest
+                    FileHandle.standardError.write(Data("bertlrp-batch: \(output) is complete already: \(m.records) records, \(m.errors) errors in \(m.shards.count) shards\n".utf8))
+                    return m.errors > 0 ? 3 : 0
+                }
+                reader.expectation = plan?.expectation
+            } else {
+                try RunDirectory.checkInputsOutside(dir, inputs: inputs)
+            }
+        }
+        try checkFirst(try tracked.prefetch())
+        try probeInputHeaders(inputs.dropFirst(), options: readerOptions)
+
         let sink: RecordSink
         var startIndex = 0
         var note = ""
         if toStdout {
             sink = StdoutSink()
-        } else {
-            let dir = URL(fileURLWithPath: output)
-            if resume {
-                let r = try RunDirectory.resume(dir, identity: runIdentity(), inputs: inputs)
-                if r.complete {
-                    let m = r.sink.manifest
-                    FileHandle.standardError.write(Data("bertlrp-batch: \(output) is complete already: \(m.records) records, \(m.errors) errors in \(m.shards.count) shards\n".utf8))
-                    return m.errors > 0 ? 3 : 0
-                }
-                startIndex = r.startIndex
-                if r.startIndex > 0 || r.dropped > 0 {
-                    note = " (resumed at index \(r.startIndex)\(r.dropped > 0 ? ", \(r.dropped) unfinished shard(s) redone" : ""))"
-                }
-                sink = r.sink
-            } else {
-                sink = try RunDirectory.start(dir, identity: runIdentity(), inputs: inputs)
+        } else if let plan {
+            let r = try RunDirectory.resume(plan)
+            startIndex = r.startIndex
+            if r.startIndex > 0 || r.dropped > 0 {
+                note = " (resumed at index \(r.startIndex)\(r.dropped > 0 ? ", \(r.dropped) unfinished shard(s) redone" : ""))"
             }
+            r.sink.inputProgress = tracked.progress
+            sink = r.sink
+        } else {
+            let d = try RunDirectory.start(dir, identity: runIdentity(), inputs: inputs)
+            d.inputProgress = tracked.progress
+            sink = d
         }
 
         let targetsPerExample: Int
@@ -167,19 +188,49 @@ struct Attribute: ParsableCommand {
             workers: workerCount, shardSize: shardSize,
             partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
-        let reader = RecordReader(inputs: inputs, options: readerOptions)
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
         progress.start()
         do {
-            try pipeline.run(next: { try reader.next() }, position: { reader.bytesRead }, sink: sink)
+            try pipeline.run(next: { try tracked.next() }, position: { reader.bytesRead }, sink: sink)
         } catch {
+            // The cause first; the summary after it, when something was done.
+            progress.stop()
+            FileHandle.standardError.write(Data("bertlrp-batch: \(error)\n".utf8))
+            if let d = sink as? DirectorySink {
+                if d.committedShards == 0 && plan == nil {
+                    // Nothing committed: nothing a resume could keep, so nothing left behind.
+                    d.discard()
+                    throw ExitCode(2)
+                }
+                d.abandon()
+            }
             progress.finish(destination: output, note: " (stopped)")
-            (sink as? DirectorySink)?.abandon()
-            throw error
+            throw ExitCode(2)
         }
         progress.finish(destination: output, note: note)
         let errors: Int
         if let d = sink as? DirectorySink { errors = d.manifest.errors } else { errors = (sink as! StdoutSink).errors }
         return errors > 0 ? 3 : 0
+    }
+
+    /// The first record (or header) of each input file after the first (the
+    /// first is read by the run itself before the output exists): a TSV
+    /// without the text column, a wrong `--format`, a corrupt `.zst` stop the
+    /// run before anything is written. Only regular files: a pipe would lose
+    /// what is read from it.
+    private func probeInputHeaders(_ paths: ArraySlice<String>, options: RecordReaderOptions) throws {
+        for path in paths where path != "-" {
+            guard let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType,
+                  type == .typeRegular else { continue }
+            try checkFirst(try RecordReader(inputs: [path], options: options).next())
+        }
+    }
+
+    /// A `--text-field` that an input's first record (valid JSON) does not
+    /// have is a typo until shown otherwise: a usage error, not a run of
+    /// bad records in a directory the corrected command could not reuse.
+    private func checkFirst(_ item: ReadItem?) throws {
+        guard let field = input.textField, case let .bad(b)? = item, b.reason == "missing text field '\(field)'" else { return }
+        throw CommandFailure("\(b.input):\(b.line): the first record has no field '\(field)' (--text-field); nothing was written")
     }
 }

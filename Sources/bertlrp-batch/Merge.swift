@@ -7,7 +7,11 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Combine the shards of several complete runs (partitions or reruns) into one ordered run.",
-        discussion: "Refuses runs whose model or methods differ; a record present in several runs is kept once."
+        discussion: """
+        Accepts exactly the runs of one job: the same model, methods, options and inputs by content \
+        (whatever their paths); checks every shard and errors.jsonl against its manifest; refuses \
+        anything else, leaving no output. A record present in several runs is kept once.
+        """
     )
 
     @Argument(help: "Run directories (each with a manifest.json).")

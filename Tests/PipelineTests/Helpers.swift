@@ -21,7 +21,9 @@ func runPipeline(input: String, sink: RecordSink, options: PipelineOptions, read
     let n = options.labels.count
     let pipeline = Pipeline(options: options, encoder: WhitespaceEncoder(),
                             makeRunner: { FakeRunner(numClasses: n, microsecondsPerToken: delayPerToken) })
-    let reader = RecordReader(inputs: [input], options: readerOptions)
+    // As the command does: a directory run records its input's content and marks.
+    let reader = TrackedReader(RecordReader(inputs: [input], options: readerOptions))
+    (sink as? DirectorySink)?.inputProgress = reader.progress
     try pipeline.run(next: { try reader.next() }, sink: sink)
     return pipeline.stats
 }

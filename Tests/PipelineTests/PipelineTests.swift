@@ -200,6 +200,8 @@ final class RunDirectoryTests: XCTestCase {
         let partial = base.appendingPathComponent("partial")
         try FileManager.default.copyItem(at: whole, to: partial)
         var m = try RunManifest.read(directory: partial)
+        // A killed run has no shard file its manifest does not list (listed before renamed, RunManifest).
+        for s in m.shards.dropFirst(3) { try FileManager.default.removeItem(at: partial.appendingPathComponent(s.file)) }
         m.shards = Array(m.shards.prefix(3))
         m.status = "running"
         try m.write(directory: partial)
@@ -208,6 +210,17 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: partial.appendingPathComponent("errors.jsonl"), encoding: .utf8), errorsWhole)
         XCTAssertEqual(try shardLines(partial), try shardLines(whole))
         XCTAssertEqual(try RunManifest.read(directory: partial).errors, 43)
+
+        // A shard file the manifest does not list is someone else's: resume refuses and leaves it.
+        var again = try RunManifest.read(directory: partial)
+        again.status = "running"
+        try again.write(directory: partial)
+        let stranger = partial.appendingPathComponent("part-00042.jsonl.zst")
+        try Data("not ours".utf8).write(to: stranger)
+        XCTAssertThrowsError(try RunDirectory.resume(partial, identity: identity, inputs: ["in"])) { e in
+            XCTAssertTrue("\(e)".contains("part-00042.jsonl.zst") && "\(e)".contains("does not list"), "\(e)")
+        }
+        XCTAssertEqual(try Data(contentsOf: stranger), Data("not ours".utf8))
     }
 
     func testMergePartitionsEqualsOneRun() throws {

@@ -90,6 +90,7 @@ public enum CheckpointConverter {
             throw ConversionError.output(path: output.path, reason: "output dtype must be F32, F16 or BF16, not \(options.dtype.rawValue)")
         }
         let outputPath = output.standardizedFileURL.path
+        try checkSourcesOutside(outputPath, sources: [source.path])
         try checkOutput(outputPath, overwrite: options.overwrite)
 
         // 1. Read the checkpoint's table of contents.
@@ -159,6 +160,8 @@ public enum CheckpointConverter {
 
         // 3. Tokenizer files.
         let vocab = try findVocab(options.vocab, beside: ckpt.directory, config: config)
+        // Every file read must stay outside what the output replaces.
+        try checkSourcesOutside(outputPath, sources: [ckpt.file, config.file] + vocab.files.map(\.0) + [vocab.tokenizerConfig].compactMap { $0 })
 
         // 4. Write into a hidden sibling, then rename into place.
         let parent = (outputPath as NSString).deletingLastPathComponent
@@ -353,6 +356,36 @@ public enum CheckpointConverter {
             let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
             if !contents.isEmpty && !overwrite {
                 throw ConversionError.output(path: path, reason: "exists and is not empty (remove it, or pass --force)")
+            }
+            // --force replaces only what a conversion writes: a model directory, never other files.
+            let foreign = contents.filter { !modelFileNames.contains($0) }
+            if !foreign.isEmpty {
+                throw ConversionError.output(path: path, reason: "holds \(describeEntries(foreign, in: URL(fileURLWithPath: path))) that convert does not write; --force replaces only a model directory (\(modelFileNames.joined(separator: ", "))): choose another -o")
+            }
+        }
+    }
+
+    /// The files a conversion writes (CONTRACT.md section 1).
+    static let modelFileNames = ["config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json"]
+
+    /// Refuses an output directory that holds (at any depth, through any
+    /// link) a file the conversion reads: `--force` would delete it.
+    static func checkSourcesOutside(_ output: String, sources: [String]) throws {
+        guard let out = FileID(path: output) else { return }
+        for source in sources {
+            // The source and each folder above it, links resolved.
+            guard let real = realpath(source, nil) else { continue }
+            var path = String(cString: real)
+            free(real)
+            let resolved = path
+            while true {
+                if FileID(path: path) == out {
+                    let what = path == resolved ? "is" : "holds"
+                    throw ConversionError.output(path: output, reason: "\(what) \(source), which this conversion reads; the output must be outside its sources (--force would delete it): choose another -o")
+                }
+                let parent = (path as NSString).deletingLastPathComponent
+                if parent == path || parent.isEmpty { break }
+                path = parent
             }
         }
     }
