@@ -95,11 +95,12 @@ final class ModelAndInputLimitsTests: XCTestCase {
         let input = try textsFile(base)
         let cases: [(String, Any)] = [("intermediate_size", 1e12), ("vocab_size", 1e12), ("hidden_size", 1e12),
                                       ("max_position_embeddings", 1e12), ("type_vocab_size", 1 << 62),
-                                      ("num_hidden_layers", 1e12), ("num_labels", 1e12)]
+                                      ("num_hidden_layers", 1e12), ("num_labels", 1e12), ("hidden_size", 1e300)]
         for (i, (key, value)) in cases.enumerated() {
             let dir = try model(base, "m\(i)") { $0[key] = value }
             let r = try runBinary(["-o", base.appendingPathComponent("out\(i)").path, "--model", dir.path, input.path])
             assertOneLineError(r, contains: ["config.json", "'\(key)'", "above the limit"])
+            XCTAssertLessThan(r.stderr.count, 300, "a short line: \(r.stderr)")
         }
         let small = try model(base, "small") { $0["hidden_size"] = 32 }
         assertOneLineError(try runBinary(["-o", "-", "--model", small.path, input.path]),

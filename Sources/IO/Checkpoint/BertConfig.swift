@@ -104,7 +104,9 @@ public struct BertConfig {
                 throw bad("'\(key)' is not a whole number >= 1")
             }
             guard n.doubleValue <= Double(limit) else {
-                throw bad("'\(key)' is \(String(format: "%.0f", n.doubleValue)), above the limit \(limit)")
+                // Digits up to 1e21, beyond that an exponent (1e300 is not 301 digits).
+                let shown = String(format: n.doubleValue < 1e21 ? "%.0f" : "%g", n.doubleValue)
+                throw bad("'\(key)' is \(shown), above the limit \(limit)")
             }
             return n.intValue
         }
