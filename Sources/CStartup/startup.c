@@ -11,10 +11,10 @@
 // would not do: libc's own initializer, which runs later, resets the
 // environment to the one the kernel passed. Nothing here calls BLAS.
 // libdispatch also counts the processors in its initializer, so it sees one
-// for the whole run: parallel work runs on threads of our own (Pipeline's
-// Worker and Parallel.run), never on DispatchQueue.concurrentPerform, which
-// would run its iterations one after another (the engine benchmark did, at
-// half speed, until 2026-11-29).
+// for the whole run: parallel work runs on serial queues (Inference's
+// WorkerPool: Dispatch gives each its own thread whatever the count), never
+// on DispatchQueue.concurrentPerform, which would run its iterations one
+// after another (the engine benchmark did, at half speed, until 2026-11-29).
 #define _GNU_SOURCE
 #include "startup.h"
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Inference
 import IO
@@ -115,9 +116,10 @@ public final class PipelineStats: @unchecked Sendable {
     }
 }
 
-/// The batch pipeline: one thread reads and tokenizes (overlapping compute),
-/// forms micro-batches per window, N workers run the engine and format the
-/// records, one thread puts them back in input order and writes them.
+/// The batch pipeline: the caller's thread reads and tokenizes (overlapping
+/// compute), forms micro-batches per window, N workers (a `WorkerPool` on
+/// Dispatch) run the engine and format the records, one serial queue puts
+/// them back in input order and writes them.
 public final class Pipeline: @unchecked Sendable {
     public let options: PipelineOptions
     public let stats = PipelineStats()
@@ -153,31 +155,20 @@ public final class Pipeline: @unchecked Sendable {
         let capacity = max(4 * options.window, 2 * options.window + options.workers * options.maxBatch)
         let gate = Gate(capacity: capacity)
         let failure = FailureBox()
-        let batches = BlockingQueue<[Pending]>()
         let reorder = Reorder()
         let stats = self.stats
 
-        // Workers: run the engine, format records.
-        var workers: [Worker] = []
-        for w in 0..<max(1, options.workers) {
-            workers.append(Worker(name: "bertlrp-worker-\(w)") { [makeRunner] in
-                let runner: ExampleRunner
-                do { runner = try makeRunner() } catch {
-                    failure.set(error)
-                    gate.cancel()
-                    reorder.cancel()
-                    while batches.pop() != nil {}
-                    return
-                }
-                while let batch = batches.pop() {
-                    if failure.value != nil { continue }
-                    Pipeline.process(batch, runner: runner, methods: options.methods, reorder: reorder, stats: stats)
-                }
-            })
+        // Workers: run the engine, format records; each owns its runner.
+        let workers = try WorkerPool<ExampleRunner, [Pending]>(
+            count: max(1, options.workers), label: "bertlrp-worker", extraThreads: 1,
+            makeState: { [makeRunner] _ in try makeRunner() }) { runner, batch in
+            if failure.value != nil { return }
+            Pipeline.process(batch, runner: runner, methods: options.methods, reorder: reorder, stats: stats)
         }
 
-        // Writer: input order, one thread.
-        let writer = Worker(name: "bertlrp-writer") {
+        // Writer: input order, one serial queue.
+        let written = DispatchGroup()
+        DispatchQueue(label: "bertlrp-writer").async(group: written) {
             var seq = 0
             while let item = reorder.take(seq) {
                 do {
@@ -208,7 +199,7 @@ public final class Pipeline: @unchecked Sendable {
         func flush() {
             guard !window.isEmpty else { return }
             let plan = Batching.plan(lengths: window.map { $0.tokenized.ids.count }, budget: options.batchTokens, maxBatch: options.maxBatch)
-            for b in plan { batches.push(b.map { window[$0] }) }
+            for b in plan { workers.submit(b.map { window[$0] }) }
             window.removeAll(keepingCapacity: true)
         }
         do {
@@ -255,9 +246,8 @@ public final class Pipeline: @unchecked Sendable {
             reorder.cancel()
         }
         reorder.setTotal(seq)
-        batches.close()
-        for w in workers { w.join() }
-        writer.join()
+        workers.finish()
+        written.wait()
         if let e = failure.value { throw e }
         try sink.finish()
     }

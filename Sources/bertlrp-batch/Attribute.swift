@@ -36,7 +36,7 @@ struct Attribute: ParsableCommand {
     @Option(name: .customLong("max-seq-length"), help: "Tokens per example, [CLS] and [SEP] included.")
     var maxSeqLength = 128
 
-    @Option(help: "Worker threads (default: the active cores).")
+    @Option(help: "Worker threads (default: the active cores; at most 4 per core).")
     var workers: Int?
 
     @Option(name: .customLong("shard-size"), help: "Records a shard.")
@@ -97,7 +97,11 @@ struct Attribute: ParsableCommand {
         guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
             throw CommandFailure("no model: the bundled model \(BundledModel.relativePath) was not found; name one with --model DIR or BERTLRP_MODEL")
         }
-        let workerCount = workers ?? ProcessInfo.processInfo.activeProcessorCount
+        let (workerCount, capNote) = Threads.capped(workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        if let capNote { FileHandle.standardError.write(Data("bertlrp-batch: \(capNote)\n".utf8)) }
+        // The workers, the writer and the hashing, before anything is made
+        // (the pool checks again when it starts).
+        try Threads.check(workerCount + 2)
         // The model's identity for the manifest (SHA-256 of its files) is
         // hashed on the idle second core while the model loads; standard
         // output has no manifest.

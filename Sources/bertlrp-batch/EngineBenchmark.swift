@@ -53,6 +53,9 @@ struct EngineBenchmark: ParsableCommand {
         guard batchSize > 0, workers > 0, threads > 0, repeats > 0, baseExamples > 0, baseTokens > 2, baseBatchSize > 0 else {
             throw ValidationError("--batch-size, --workers, --threads, --repeats and the --base-* options must be positive")
         }
+        guard workers <= Threads.maxWorkers else {
+            throw ValidationError("--workers \(workers): at most \(Threads.maxWorkers) on this machine (4 per processor, 64 in all)")
+        }
     }
 
     func run() throws {
@@ -71,7 +74,7 @@ struct EngineBenchmark: ParsableCommand {
             if limit > 0 { inputs = Array(inputs.prefix(limit)) }
             let tokens = inputs.reduce(0) { $0 + $1.ids.count }
             print("\n\(dir.lastPathComponent) (\(bert.config.numLayers) layers, hidden \(bert.config.hiddenSize)): \(inputs.count) sentences of \(dataURL.lastPathComponent), \(tokens) tokens, micro-batches of \(batchSize)")
-            measureAll(bert, inputs, batchSize: batchSize, seedFigures: ["forward": "HF 100-104", "forward+gs+gi": "seed fwd+gs 42-46, Captum 33-35", "forward+all4": "seed 11.8-13.2"])
+            try measureAll(bert, inputs, batchSize: batchSize, seedFigures: ["forward": "HF 100-104", "forward+gs+gi": "seed fwd+gs 42-46, Captum 33-35", "forward+all4": "seed 11.8-13.2"])
         }
         if !skipBase {
             let config = ModelConfig(hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072,
@@ -83,7 +86,7 @@ struct EngineBenchmark: ParsableCommand {
                              segments: [Int32](repeating: 0, count: baseTokens))
             }
             print("\nBERT-base size (12 layers, hidden 768, 12 heads, 3072), random weights: \(baseExamples) texts of \(baseTokens) tokens, micro-batches of \(baseBatchSize)")
-            measureAll(bert, inputs, batchSize: baseBatchSize, seedFigures: ["forward": "HF 5.0", "forward+gs+gi": "seed fwd+gs 2.1, Captum 1.7", "forward+all4": "seed 0.68"])
+            try measureAll(bert, inputs, batchSize: baseBatchSize, seedFigures: ["forward": "HF 5.0", "forward+gs+gi": "seed fwd+gs 2.1, Captum 1.7", "forward+all4": "seed 0.68"])
         }
     }
 
@@ -91,7 +94,7 @@ struct EngineBenchmark: ParsableCommand {
         do { return try BertModel(directory: dir) } catch { throw ValidationError("\(error)") }
     }
 
-    private func measureAll(_ model: BertModel, _ inputs: [EncodedInput], batchSize: Int, seedFigures: [String: String]) {
+    private func measureAll(_ model: BertModel, _ inputs: [EncodedInput], batchSize: Int, seedFigures: [String: String]) throws {
         let batches = Self.microBatches(inputs, size: batchSize, maxTokens: maxBatchTokens)
         let tokens = inputs.reduce(0) { $0 + $1.ids.count }
         let engines = (0..<workers).map { _ in Engine(model: model) }
@@ -105,16 +108,11 @@ struct EngineBenchmark: ParsableCommand {
             for _ in 0..<repeats {
                 engines.forEach { $0.resetCounters(); $0.timing = true }
                 let start = DispatchTime.now().uptimeNanoseconds, cpuStart = Self.cpuSeconds()
-                if workers == 1 {
-                    for b in batches { _ = try? engines[0].run(b, methods: methods, targets: .predicted) }
-                } else {
-                    let next = WorkCounter()
-                    Parallel.run(workers, name: "bertlrp-benchmark") { [engines] w in
-                        while let i = next.take(below: batches.count) {
-                            _ = try? engines[w].run(batches[i], methods: methods, targets: .predicted)
-                        }
-                    }
+                let pool = try WorkerPool<Engine, [EncodedInput]>(states: engines, label: "bertlrp-benchmark") { engine, batch in
+                    _ = try? engine.run(batch, methods: methods, targets: .predicted)
                 }
+                for b in batches { pool.submit(b) }
+                pool.finish()
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
                 bestCPU = min(bestCPU, Self.cpuSeconds() - cpuStart)
                 if seconds < best {

@@ -60,12 +60,11 @@ final class ThroughputTests: XCTestCase {
         var engineBest = Double.infinity, pipelineBest = Double.infinity
         for round in 0..<rounds {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let next = WorkCounter()
-            Parallel.run(workers, name: "bertlrp-engine-alone") { [engines] w in
-                while let i = next.take(below: plan.count) {
-                    _ = try? engines[w].run(plan[i], methods: .all, targets: .predicted)
-                }
+            let alone = try WorkerPool<Engine, [EncodedInput]>(states: engines, label: "bertlrp-engine-alone") { engine, batch in
+                _ = try? engine.run(batch, methods: .all, targets: .predicted)
             }
+            for b in plan { alone.submit(b) }
+            alone.finish()
             engineBest = min(engineBest, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
 
             let out = base.appendingPathComponent("out\(round)")
