@@ -1,13 +1,9 @@
 import Foundation
 import Inference
 
-/// Forward passes only, packed into micro-batches and spread over workers,
-/// each with its own `Engine` (scratch) over the one shared model.
-///
-/// Workers are threads of our own, not `DispatchQueue.concurrentPerform`:
-/// while Sources/CStartup holds the process to one processor during start-up,
-/// libdispatch counts one and would run the iterations one after another
-/// (the reason Pipeline has `Parallel.run`). Threads are right either way.
+/// Forward passes only, packed into micro-batches and spread over workers
+/// (Inference's `WorkerPool`, as the pipeline's), each with its own `Engine`
+/// (scratch) over the one shared model.
 final class ForwardPool: @unchecked Sendable {
     let engines: [Engine]
     let batchTokens: Int
@@ -41,48 +37,32 @@ final class ForwardPool: @unchecked Sendable {
         if start < inputs.count { batches.append(start..<inputs.count) }
 
         final class Shared: @unchecked Sendable {
-            var next = 0
             var out: [[Float]]
             var failure: Error?
             init(_ n: Int) { out = [[Float]](repeating: [], count: n) }
         }
         let shared = Shared(inputs.count)
-        let ranges = batches
         let lock = self.lock
-        let work: @Sendable (Int) -> Void = { [self] w in
-            let engine = engines[w]
-            while true {
+        let pool = try WorkerPool<Engine, Range<Int>>(states: Array(engines.prefix(max(1, min(engines.count, batches.count)))),
+                                                     label: "bertlrp-evaluate") { [self] engine, range in
+            lock.lock()
+            let skip = shared.failure != nil
+            lock.unlock()
+            guard !skip else { return }
+            do {
+                let results = try engine.run(Array(inputs[range]), methods: [], targets: .predicted)
                 lock.lock()
-                let b = shared.failure == nil && shared.next < ranges.count ? shared.next : -1
-                shared.next += 1
+                for (i, r) in zip(range, results) { shared.out[i] = r.probs }
+                passesDone += range.count
                 lock.unlock()
-                guard b >= 0 else { return }
-                let range = ranges[b]
-                do {
-                    let results = try engine.run(Array(inputs[range]), methods: [], targets: .predicted)
-                    lock.lock()
-                    for (i, r) in zip(range, results) { shared.out[i] = r.probs }
-                    passesDone += range.count
-                    lock.unlock()
-                } catch {
-                    lock.lock()
-                    if shared.failure == nil { shared.failure = error }
-                    lock.unlock()
-                }
+            } catch {
+                lock.lock()
+                if shared.failure == nil { shared.failure = error }
+                lock.unlock()
             }
         }
-        let n = min(engines.count, batches.count)
-        if n <= 1 {
-            work(0)
-        } else {
-            let done = DispatchSemaphore(value: 0)
-            for w in 0..<n {
-                let t = Thread { work(w); done.signal() }
-                t.stackSize = 16 << 20
-                t.start()
-            }
-            for _ in 0..<n { done.wait() }
-        }
+        for b in batches { pool.submit(b) }
+        pool.finish()
         if let e = shared.failure { throw AnalysisError("forward pass: \(e)") }
         return shared.out
     }
