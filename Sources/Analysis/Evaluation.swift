@@ -153,7 +153,7 @@ public enum Evaluation {
             }
             let original = EncodedInput(ids: e.ids, segments: e.segments)
             let n = r.isWord.reduce(0) { $0 + ($1 ? 1 : 0) }
-            let label = r.label.flatMap { labelClass($0, labels: labels) }
+            let label = r.label.flatMap { ModelConfig.classIndex(ofLabel: $0, labels: labels) }
             if r.label != nil && label == nil { unknownLabels += 1 }
             var job = Job(index: r.index, label: label, runPredicted: r.predicted, n: n, inputs: [original], evaluated: false)
             // --only-correct by the run's prediction (ours is checked against it after the forward pass).

@@ -132,17 +132,6 @@ public struct FinishedRun {
 /// magnitude (the seed's four are non-negative norms or |R| sums already).
 public let signedMethods: Set<String> = ["ixg", "attnlrp", "cplrp", "ig"]
 
-/// The class a label names: by name (as in id2label, then ignoring case),
-/// else by number (as `attribute --target gold` reads labels).
-func labelClass(_ label: String, labels: [String]) -> Int? {
-    let trimmed = label.trimmingCharacters(in: .whitespaces)
-    if let i = labels.firstIndex(of: trimmed) { return i }
-    if let i = labels.firstIndex(where: { $0.lowercased() == trimmed.lowercased() }) { return i }
-    if let n = Int(trimmed), n >= 0, n < labels.count { return n }
-    if let d = Double(trimmed), d == d.rounded(), d >= 0, Int(d) < labels.count { return Int(d) }
-    return nil
-}
-
 /// `--target` of the analyses: which `attributions` entry a record's scores come from.
 public enum ScoreTarget: Equatable, CustomStringConvertible {
     /// The run's first entry per record.

@@ -42,6 +42,18 @@ public struct ModelConfig: Sendable, Equatable {
         self.padTokenId = padTokenId
     }
 
+    /// The class a record's label names: by name (as in id2label, then
+    /// ignoring case), else by number ("1", "1.0"); nil when it names none.
+    /// `--target gold` and `evaluate`'s accuracy read labels this way.
+    public static func classIndex(ofLabel label: String, labels: [String]) -> Int? {
+        let trimmed = label.trimmingCharacters(in: .whitespaces)
+        if let i = labels.firstIndex(of: trimmed) { return i }
+        if let i = labels.firstIndex(where: { $0.lowercased() == trimmed.lowercased() }) { return i }
+        if let n = Int(trimmed), n >= 0, n < labels.count { return n }
+        if let d = Double(trimmed), d == d.rounded(), d >= 0, Int(d) < labels.count { return Int(d) }
+        return nil
+    }
+
     /// Reads a Hugging Face `config.json` through IO's one reader of model
     /// configs (`BertConfig`: bounds, classes, problem type), shared with
     /// the converter.

@@ -46,20 +46,11 @@ public enum TargetOption: Sendable, Equatable, CustomStringConvertible {
         case let .classIndex(i): return .success(.classes([i]))
         case .gold:
             guard let label else { return .failure(TargetError("--target gold: the record has no label")) }
-            if let c = TargetOption.goldClass(label, labels: labels) { return .success(.classes([c])) }
+            if let c = ModelConfig.classIndex(ofLabel: label, labels: labels) { return .success(.classes([c])) }
             return .failure(TargetError("--target gold: label '\(label)' is not a class of the model (\(labels.joined(separator: ", ")) or 0..<\(labels.count))"))
         }
     }
 
-    /// A label value as a class: by name (as in id2label), else by number.
-    static func goldClass(_ label: String, labels: [String]) -> Int? {
-        let trimmed = label.trimmingCharacters(in: .whitespaces)
-        if let i = labels.firstIndex(of: trimmed) { return i }
-        if let i = labels.firstIndex(where: { $0.lowercased() == trimmed.lowercased() }) { return i }
-        if let n = Int(trimmed), n >= 0, n < labels.count { return n }
-        if let d = Double(trimmed), d == d.rounded(), d >= 0, Int(d) < labels.count { return Int(d) }
-        return nil
-    }
 }
 
 public struct TargetError: Error, Sendable, Equatable, CustomStringConvertible {
