@@ -14,7 +14,7 @@ public struct WhitespaceEncoder: TextEncoder {
         var a = WhitespaceEncoder.words(text)
         var b = textB.map(WhitespaceEncoder.words) ?? []
         let budget = (maxLength ?? Int.max / 2) - (textB == nil ? 2 : 3)
-        guard budget >= 0 else { throw TargetError("max length \(maxLength) leaves no room for text") }
+        guard budget >= 0 else { throw TargetError("max length \(maxLength ?? 0) leaves no room for text") }
         var truncated = false
         while a.count + b.count > budget {
             truncated = true
