@@ -144,15 +144,15 @@ final class LongDocumentEndToEndTests: XCTestCase {
     func testEvaluateAndWordsAcceptAWindowedRun() throws {
         guard usingRealEngine else { return }
         let dir = try temporaryDirectory(self)
-        let input = try documents(dir, count: 3, sentences: 8)
+        let input = try documents(dir, count: 2, sentences: 6)
         let run = dir.appendingPathComponent("run")
         let r = try runBinary(["--long", "window", "--max-seq-length", "48", "--methods", "gs,lat", "-o", run.path, input.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(try jsonObjects(try shardLines(run)).filter { $0["windows"] != nil }.count, 3)
+        XCTAssertEqual(try jsonObjects(try shardLines(run)).filter { $0["windows"] != nil }.count, 2)
         let e = try runBinary(["evaluate", run.path, "-k", "3"])
         XCTAssertEqual(e.status, 0, e.stderr)
         let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("evaluation.json"))) as? [String: Any])
-        XCTAssertEqual(doc["records"] as? Int, 3)
+        XCTAssertEqual(doc["records"] as? Int, 2)
         XCTAssertNil(doc["notes"], "\(doc["notes"] ?? "")")
         let gs = try XCTUnwrap((doc["methods"] as? [String: [String: Any]])?["gs"]?["comprehensiveness"] as? [String: Any])
         XCTAssertEqual((gs["curve"] as? [Double])?.count, 4)
