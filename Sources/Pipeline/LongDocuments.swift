@@ -118,12 +118,6 @@ struct WindowFailure: Error, CustomStringConvertible {
 }
 
 extension Pipeline {
-    /// The windows of a record read whole, or nil when it fits one window
-    /// (then it is exactly the record `--long truncate` makes).
-    static func windows(of t: TokenizedInput, maxLength: Int, stride: Int?) throws -> TokenWindows? {
-        try TokenWindows.of(segments: t.segments, maxLength: maxLength, stride: stride)
-    }
-
     /// The targets of a micro-batch holding windows explained for their
     /// document's predicted class (see `LongDocument`).
     static func chooseTargets(_ batch: [Unit]) -> ([ExampleResult]) -> [TargetSelection] {

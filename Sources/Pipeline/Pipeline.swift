@@ -167,6 +167,13 @@ public final class Pipeline: @unchecked Sendable {
     enum Output {
         case line([UInt8], index: Int, tokens: Int, weight: Int)
         case bad(BadRecord, weight: Int)
+
+        /// The record's share of the gate (`Pending.weight`).
+        var weight: Int {
+            switch self {
+            case let .line(_, _, _, w), let .bad(_, w): return w
+            }
+        }
     }
 
     public init(options: PipelineOptions, encoder: TextEncoder, makeRunner: @escaping @Sendable () throws -> ExampleRunner) {
@@ -204,14 +211,12 @@ public final class Pipeline: @unchecked Sendable {
             while let item = reorder.take(seq) {
                 do {
                     switch item {
-                    case let .line(bytes, index, tokens, weight):
+                    case let .line(bytes, index, tokens, _):
                         try sink.write(line: bytes, index: index)
                         stats.add(records: 1, tokens: tokens)
-                        gate.release(weight - 1)
-                    case let .bad(b, weight):
+                    case let .bad(b, _):
                         try sink.write(error: b)
                         stats.add(errors: 1)
-                        gate.release(weight - 1)
                     }
                 } catch {
                     failure.set(error)
@@ -219,7 +224,7 @@ public final class Pipeline: @unchecked Sendable {
                     reorder.cancel()
                     return
                 }
-                gate.release()
+                gate.release(item.weight)
                 seq += 1
             }
         }
@@ -303,7 +308,8 @@ public final class Pipeline: @unchecked Sendable {
         do {
             if case let .window(stride) = options.long {
                 tokenized = try encoder.encode(text: r.text, textB: r.textB, maxLength: nil)
-                do { windows = try Pipeline.windows(of: tokenized, maxLength: options.maxSeqLength, stride: stride) } catch {
+                // nil when the text fits one window: then it is exactly the record `--long truncate` makes.
+                do { windows = try TokenWindows.of(segments: tokenized.segments, maxLength: options.maxSeqLength, stride: stride) } catch {
                     return .failure(TargetError("--long window: \(error)"))
                 }
             } else {

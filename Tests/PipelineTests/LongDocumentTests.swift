@@ -143,3 +143,44 @@ final class LongDocumentTests: XCTestCase {
         XCTAssertFalse(window.contains { $0.contains("\"windows\"") })
     }
 }
+
+/// The pipeline's handling of long records with the fakes: the records'
+/// values do not depend on how the windows were batched or how long they
+/// waited (a small gate, long records heavier than half of it).
+final class LongDocumentStreamingTests: XCTestCase {
+    func testLongRecordsStreamThroughASmallGateInOrder() throws {
+        let dir = try temporaryDirectory(self)
+        let input = dir.appendingPathComponent("in.jsonl")
+        let words = ["good", "bad", "film", "plot", "acting", "dull", "bright", "slow", "moving", "end"]
+        var lines: [String] = []
+        for i in 0..<40 {
+            // Every third record short (one window), the others 20 to 180 words.
+            let n = i % 3 == 0 ? 4 : 20 + (i * 37) % 160
+            let text = (0..<n).map { words[($0 * 7 + i) % words.count] }.joined(separator: " ")
+            lines.append(i == 17 ? "{not json" : "{\"text\": \"\(text)\"}")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        func run(window: Int, batchTokens: Int, workers: Int, delay: Int) throws -> MemorySink {
+            let sink = MemorySink()
+            var options = PipelineOptions(methods: .all, labels: testLabels, maxSeqLength: 12, workers: workers,
+                                          batchTokens: batchTokens, maxBatch: 3, window: window, long: .window(stride: 4))
+            options.shardSize = 7
+            let stats = try runPipeline(input: input.path, sink: sink, options: options, delayPerToken: delay)
+            XCTAssertGreaterThan(stats.snapshot.windows, 200)
+            return sink
+        }
+        // A sort window of 4 examples: the gate holds 16, a long record weighs at most 8.
+        let small = try run(window: 4, batchTokens: 24, workers: 3, delay: 20)
+        let large = try run(window: 512, batchTokens: 4096, workers: 1, delay: 0)
+        XCTAssertEqual(small.indices, (0..<40).filter { $0 != 17 })
+        XCTAssertEqual(small.errors.map(\.index), [17])
+        XCTAssertEqual(small.lines, large.lines)
+        let records = small.lines.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        for (i, r) in zip(small.indices, records) {
+            let tokens = r["tokens"] as! [String]
+            XCTAssertEqual(r["windows"] == nil, i % 3 == 0, "record \(i)")
+            XCTAssertEqual((r["lat"] as! [Any]).count, tokens.count)
+            XCTAssertEqual(((r["attributions"] as! [[String: Any]])[0]["gs"] as! [Any]).count, tokens.count)
+        }
+    }
+}

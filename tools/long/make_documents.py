@@ -4,6 +4,10 @@ SST-2 dev sentences of one label joined into documents of about 600-3000
 WordPiece tokens (IMDb length), as a TSV with sentence and label columns.
 
     python3 tools/long/make_documents.py data/sst2/dev.tsv 200 > docs.tsv
+    python3 tools/long/make_documents.py data/sst2/dev.tsv 20 mixed > mixed.tsv
+
+`mixed`: sentences of both labels in each document (its label: the
+majority), so that the windows of a document disagree more often.
 
 Token counts are estimated (1.2 pieces a word, SST-2 is tokenized already);
 the run's records give the exact ones. Seeded: the same file every time.
@@ -15,6 +19,7 @@ import sys
 
 def main():
     path, n = sys.argv[1], int(sys.argv[2])
+    mixed = len(sys.argv) > 3 and sys.argv[3] == "mixed"
     by_label = {}
     with open(path, encoding="utf-8") as f:
         next(f)
@@ -27,11 +32,15 @@ def main():
     for i in range(n):
         label = labels[i % len(labels)]
         target = rng.randint(600, 3000)
-        words, parts = 0, []
+        words, parts, votes = 0, [], {}
         while words * 1.2 < target:
-            s = rng.choice(by_label[label])
+            pick = rng.choice(labels) if mixed else label
+            s = rng.choice(by_label[pick])
             parts.append(s)
+            votes[pick] = votes.get(pick, 0) + 1
             words += len(s.split())
+        if mixed:
+            label = max(sorted(votes), key=votes.get)
         print(" ".join(parts) + "\t" + label)
 
 
