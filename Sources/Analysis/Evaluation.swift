@@ -138,6 +138,32 @@ public enum Evaluation {
             return min(4096, max(128, ((128 << 20) - fixed) / max(1, perToken)))
         }()
         let pool = ForwardPool(model: model, workers: workers, batchTokens: budget)
+        // A `--long window` run: a document longer than the window (the
+        // original and every perturbed one) is cut into windows as the run
+        // cut it, its prediction from their mean logits (README "Long documents").
+        let windowed = identity.long == "window"
+        func documentProbabilities(_ documents: [EncodedInput]) throws -> [[Float]] {
+            guard windowed else { return try pool.probabilities(documents) }
+            var windows: [EncodedInput] = [], owner: [Range<Int>] = []
+            for d in documents {
+                let start = windows.count
+                let cut: TokenWindows?
+                do { cut = try TokenWindows.of(segments: d.segments, maxLength: longest, stride: identity.windowStride) } catch {
+                    throw AnalysisError("\(run.directory.path): a perturbed document cannot be cut into windows: \(error)")
+                }
+                if let cut {
+                    for w in cut.spans.indices { windows.append(EncodedInput(ids: cut.cut(d.ids, w), segments: cut.cut(d.segments, w))) }
+                } else {
+                    windows.append(d)
+                }
+                owner.append(start..<windows.count)
+            }
+            let out = try pool.forward(windows)
+            return owner.map { r in
+                r.count == 1 ? out[r.lowerBound].probs
+                    : ModelConfig.prediction(logits: WindowAverage.logits(out[r].map(\.logits)), multiLabel: model.config.multiLabel).probs
+            }
+        }
         let progress = AnalysisProgress(passes: { pool.passes })
         progress.start()
         let workspace = TokenizerWorkspace()
@@ -146,7 +172,7 @@ public enum Evaluation {
         // --only-correct without any label in the run: ignored, with a note.
         var truthless = false
         func build(_ r: RunRecord) throws -> Job? {
-            let e = tokenizer.encode(r.text, pair: r.textB, maxSequenceLength: identity.maxSeqLength, workspace: workspace)
+            let e = tokenizer.encode(r.text, pair: r.textB, maxSequenceLength: windowed ? nil : identity.maxSeqLength, workspace: workspace)
             guard tokenizer.tokens(e.ids) == r.tokens, e.segments == r.segments else {
                 report("\(runName): record \(r.index): re-encoding its text does not give the run's tokens; skipped")
                 return nil
@@ -257,11 +283,11 @@ public enum Evaluation {
         }
 
         var chunk: [Job] = []
-        var chunkRecords = 0
+        var chunkRecords = 0, chunkTokens = 0
         func flush() throws {
             guard !chunk.isEmpty else { return }
             let inputs = chunk.flatMap(\.inputs)
-            let probs = try pool.probabilities(inputs)
+            let probs = try documentProbabilities(inputs)
             var at = 0
             for job in chunk {
                 finish(job, probs[at..<(at + job.inputs.count)])
@@ -270,6 +296,7 @@ public enum Evaluation {
             progress.add(records: chunkRecords)
             chunk.removeAll(keepingCapacity: true)
             chunkRecords = 0
+            chunkTokens = 0
         }
         do {
             try run.forEachRecord { r in
@@ -277,11 +304,13 @@ public enum Evaluation {
                 chunkRecords += 1
                 if let job = try build(r) {
                     chunk.append(job)
+                    chunkTokens += job.inputs.reduce(0) { $0 + $1.ids.count }
                 } else {
                     skipped += 1
                 }
                 // ~150 forward passes a record: a few hundred records keep every worker busy.
-                if chunk.count >= 64 * workers { try flush() }
+                // Long documents: their perturbed copies' tokens bound the chunk's memory.
+                if chunk.count >= 64 * workers || chunkTokens >= 1 << 22 { try flush() }
             }
             try flush()
         } catch {

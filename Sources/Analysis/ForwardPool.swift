@@ -22,6 +22,11 @@ final class ForwardPool: @unchecked Sendable {
 
     /// The class probabilities of every input, in order.
     func probabilities(_ inputs: [EncodedInput]) throws -> [[Float]] {
+        try forward(inputs).map(\.probs)
+    }
+
+    /// The logits and class probabilities of every input, in order.
+    func forward(_ inputs: [EncodedInput]) throws -> [(logits: [Float], probs: [Float])] {
         // Micro-batches: consecutive inputs up to the token budget (the
         // engine packs rows without padding, so order costs nothing).
         var batches: [Range<Int>] = []
@@ -37,9 +42,9 @@ final class ForwardPool: @unchecked Sendable {
         if start < inputs.count { batches.append(start..<inputs.count) }
 
         final class Shared: @unchecked Sendable {
-            var out: [[Float]]
+            var out: [(logits: [Float], probs: [Float])]
             var failure: Error?
-            init(_ n: Int) { out = [[Float]](repeating: [], count: n) }
+            init(_ n: Int) { out = [(logits: [Float], probs: [Float])](repeating: ([], []), count: n) }
         }
         let shared = Shared(inputs.count)
         let lock = self.lock
@@ -52,7 +57,7 @@ final class ForwardPool: @unchecked Sendable {
             do {
                 let results = try engine.run(Array(inputs[range]), methods: [], targets: .predicted)
                 lock.lock()
-                for (i, r) in zip(range, results) { shared.out[i] = r.probs }
+                for (i, r) in zip(range, results) { shared.out[i] = (r.logits, r.probs) }
                 passesDone += range.count
                 lock.unlock()
             } catch {

@@ -38,7 +38,7 @@ public struct RunRecord {
     }
 
     static let notScores: Set<String> = ["index", "id", "label", "text", "text_b", "tokens", "offsets", "segments",
-                                         "truncated", "logits", "probs", "predicted", "attributions"]
+                                         "truncated", "windows", "logits", "probs", "predicted", "attributions"]
 
     /// Parses one JSONL line; nil with the reason when it is not a record.
     static func parse(_ line: ArraySlice<UInt8>) -> Result<RunRecord, AnalysisError> {

@@ -112,9 +112,13 @@ public struct RunIdentity: Codable, Equatable, Sendable {
     public var partition: String?
     /// Reader options (format, field names, header), as given.
     public var reader: [String: String]
+    /// `--long window` (nil: truncate, absent from older manifests) and its
+    /// `--window-stride` when given (nil: the default, half a window).
+    public var long: String?
+    public var windowStride: Int?
 
     public init(tool: String, model: ModelIdentity, methods: [String], targets: String, maxSeqLength: Int,
-                shardSize: Int, partition: String?, reader: [String: String]) {
+                shardSize: Int, partition: String?, reader: [String: String], long: String? = nil, windowStride: Int? = nil) {
         self.tool = tool
         self.model = model
         self.methods = methods
@@ -123,10 +127,13 @@ public struct RunIdentity: Codable, Equatable, Sendable {
         self.shardSize = shardSize
         self.partition = partition
         self.reader = reader
+        self.long = long
+        self.windowStride = windowStride
     }
 
     enum CodingKeys: String, CodingKey {
         case tool, model, methods, targets, maxSeqLength = "max_seq_length", shardSize = "shard_size", partition, reader
+        case long, windowStride = "window_stride"
     }
 
     /// The first difference that makes `other` a different job, as a phrase, or nil.
@@ -143,6 +150,13 @@ public struct RunIdentity: Codable, Equatable, Sendable {
         }
         if targets != other.targets { return "targets differ (the run used \(other.targets); now \(targets))" }
         if maxSeqLength != other.maxSeqLength { return "max-seq-length differs (the run used \(other.maxSeqLength); now \(maxSeqLength))" }
+        if long != other.long || windowStride != other.windowStride {
+            func show(_ i: RunIdentity) -> String {
+                guard let long = i.long else { return "--long truncate" }
+                return "--long \(long)" + (i.windowStride.map { " --window-stride \($0)" } ?? "")
+            }
+            return "long-text handling differs (the run used \(show(other)); now \(show(self)))"
+        }
         if !ignoringShardSize && shardSize != other.shardSize { return "shard-size differs (the run used \(other.shardSize); now \(shardSize))" }
         if !ignoringPartition && partition != other.partition {
             return "partition differs (the run used \(other.partition ?? "none"); now \(partition ?? "none"))"

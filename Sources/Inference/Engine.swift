@@ -127,7 +127,14 @@ public final class Engine: @unchecked Sendable {
     /// (gs, gi, lrp) and at the embedding sum (ixg, attnlrp, cplrp);
     /// integrated gradients last, in chunks of interpolated inputs that reuse
     /// the same buffers.
-    public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection]) throws -> [ExampleResult] {
+    ///
+    /// `chooseTargets`, when given, is asked after the forward pass (with
+    /// every example's logits, probabilities and target-independent scores)
+    /// for the selections the backward passes use instead of `targets`: the
+    /// windows of a long document are explained for the class of the
+    /// document's mean logits (README "Long documents").
+    public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection],
+                    chooseTargets: (([ExampleResult]) -> [TargetSelection])? = nil) throws -> [ExampleResult] {
         precondition(targets.count == inputs.count, "one target selection per example")
         precondition(model.relevance || !methods.contains(.lrp), "lrp asked of a model loaded without relevance weights")
         let c = model.config
@@ -141,15 +148,8 @@ public final class Engine: @unchecked Sendable {
 
         let heads = classifierHead(examples: inputs.count)
         var results = heads.map { head in
-            let logits = head.logits
-            let m = logits.max()!
-            let e = logits.map { exp($0 - m) }
-            let sum = e.reduce(0, +)
-            // Multi-label classifiers score each class alone (transformers'
-            // BCEWithLogitsLoss for problem_type multi_label_classification).
-            let probs = model.config.multiLabel ? logits.map { Float(1 / (1 + exp(-$0))) } : e.map { Float($0 / sum) }
-            return ExampleResult(logits: logits.map { Float($0) }, probs: probs,
-                                 predicted: logits.firstIndex(of: m)!, lat: nil, attributions: [])
+            let (probs, predicted) = model.config.prediction(logits: head.logits)
+            return ExampleResult(logits: head.logits.map { Float($0) }, probs: probs, predicted: predicted, lat: nil, attributions: [])
         }
 
         for b in inputs.indices {
@@ -158,6 +158,8 @@ public final class Engine: @unchecked Sendable {
         }
 
         guard methods.needsTargets else { return results }
+        let targets = chooseTargets?(results) ?? targets
+        precondition(targets.count == inputs.count, "one chosen target selection per example")
         let pairs = try targetPairs(inputs, targets: targets, results: &results)
         guard !pairs.isEmpty else { return results }
         // Where each pair's scores go: results[example].attributions[slot].

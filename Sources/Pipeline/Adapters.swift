@@ -10,7 +10,7 @@ public final class BertTextEncoder: TextEncoder, @unchecked Sendable {
 
     public init(tokenizer: BertTokenizer) { self.tokenizer = tokenizer }
 
-    public func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput {
+    public func encode(text: String, textB: String?, maxLength: Int?) throws -> TokenizedInput {
         let e = tokenizer.encode(text, pair: textB, maxSequenceLength: maxLength, workspace: workspace)
         return TokenizedInput(ids: e.ids, segments: e.segments, tokens: tokenizer.tokens(e.ids),
                               offsets: e.offsets.map { $0.map { TokenSpan(start: Int($0.start), end: Int($0.end)) } },
@@ -18,9 +18,9 @@ public final class BertTextEncoder: TextEncoder, @unchecked Sendable {
     }
 }
 
-/// One worker's `Engine`. The engine takes one target selection per
-/// micro-batch, so a batch with several (`--target gold`) runs as one call per
-/// selection; an example's results do not depend on its batch (the engine
+/// One worker's `Engine`. A batch with several target selections (`--target
+/// gold`) runs as one call per selection (targets chosen after the forward
+/// pass, for long documents' windows: one call); an example's results do not depend on its batch (the engine
 /// packs rows without padding). If a call fails, its examples are retried one
 /// by one so that only the failing example becomes a bad record.
 public final class EngineRunner: ExampleRunner {
@@ -32,7 +32,9 @@ public final class EngineRunner: ExampleRunner {
         engine.igSteps = igSteps
     }
 
-    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
+    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods,
+                    chooseTargets: (([ExampleResult]) -> [TargetSelection])?) throws -> [ExampleResult] {
+        if let chooseTargets { return try engine.run(inputs, methods: methods, targets: targets, chooseTargets: chooseTargets) }
         var groups: [(selection: TargetSelection, positions: [Int])] = []
         for (i, t) in targets.enumerated() {
             if let g = groups.firstIndex(where: { $0.selection == t }) { groups[g].positions.append(i) } else { groups.append((t, [i])) }

@@ -10,11 +10,11 @@ import Inference
 public struct WhitespaceEncoder: TextEncoder {
     public init() {}
 
-    public func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput {
+    public func encode(text: String, textB: String?, maxLength: Int?) throws -> TokenizedInput {
         var a = WhitespaceEncoder.words(text)
         var b = textB.map(WhitespaceEncoder.words) ?? []
-        let budget = maxLength - (textB == nil ? 2 : 3)
-        guard budget >= 0 else { throw TargetError("max length \(maxLength) leaves no room for text") }
+        let budget = (maxLength ?? Int.max / 2) - (textB == nil ? 2 : 3)
+        guard budget >= 0 else { throw TargetError("max length \(maxLength ?? 0) leaves no room for text") }
         var truncated = false
         while a.count + b.count > budget {
             truncated = true
@@ -75,18 +75,23 @@ public final class FakeRunner: ExampleRunner {
         self.microsecondsPerToken = microsecondsPerToken
     }
 
-    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
+    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods,
+                    chooseTargets: (([ExampleResult]) -> [TargetSelection])?) throws -> [ExampleResult] {
         if microsecondsPerToken > 0 {
             usleep(UInt32(min(10_000_000, microsecondsPerToken * inputs.reduce(0) { $0 + $1.ids.count })))
         }
-        return zip(inputs, targets).map { input, target in
+        let heads = inputs.map { input in
             let sum = input.ids.reduce(0) { $0 + Int($1) }
             let logits = (0..<numClasses).map { c in Float((sum * (c + 7)) % 1001) / 97 - 5 }
             let m = logits.max()!
             let e = logits.map { expf($0 - m) }
             let z = e.reduce(0, +)
-            let probs = e.map { $0 / z }
-            let predicted = logits.firstIndex(of: m)!
+            return ExampleResult(logits: logits, probs: e.map { $0 / z }, predicted: logits.firstIndex(of: m)!, lat: nil, attributions: [])
+        }
+        let targets = chooseTargets?(heads) ?? targets
+        return zip(inputs, zip(heads, targets)).map { input, ht in
+            let (head, target) = ht
+            let logits = head.logits, probs = head.probs, predicted = head.predicted
             let classes: [Int]
             switch target {
             case .predicted: classes = [predicted]

@@ -32,15 +32,25 @@ public struct TokenizedInput: Sendable, Equatable {
 }
 
 /// Turns text (and an optional second segment) into model input, at most
-/// `maxLength` tokens with the special ones. A thrown error makes the record
-/// a bad record with the error's description as the reason.
+/// `maxLength` tokens with the special ones (nil: the whole text, for
+/// `--long window`). A thrown error makes the record a bad record with the
+/// error's description as the reason.
 public protocol TextEncoder: Sendable {
-    func encode(text: String, textB: String?, maxLength: Int) throws -> TokenizedInput
+    func encode(text: String, textB: String?, maxLength: Int?) throws -> TokenizedInput
 }
 
 /// One worker's engine: its own scratch space, the shared model. `run` gets a
 /// micro-batch of examples of different lengths and returns one result each,
 /// in order; each result must not depend on the rest of the batch.
+/// `chooseTargets`, when given, replaces `targets` once the logits are known
+/// (as `Engine.run`'s).
 public protocol ExampleRunner: AnyObject {
-    func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult]
+    func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods,
+             chooseTargets: (([ExampleResult]) -> [TargetSelection])?) throws -> [ExampleResult]
+}
+
+extension ExampleRunner {
+    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
+        try run(inputs, targets: targets, methods: methods, chooseTargets: nil)
+    }
 }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Inference
 import IO
+import Tokenizer
 
 /// `--partition I/N`: only records with `index % N == I`.
 public struct Partition: Sendable, Equatable, CustomStringConvertible {
@@ -38,12 +39,17 @@ public struct PipelineOptions: Sendable {
     /// Micro-batch budget in padded tokens (count × longest) and cap in examples.
     public var batchTokens: Int
     public var maxBatch: Int
-    /// Records sorted together by length.
+    /// Engine examples (records, or windows of long ones) sorted together by length.
     public var window: Int
+    /// `--long`: texts longer than `maxSeqLength` cut off, or cut into windows.
+    public var long: LongMode
+    /// The model's `probs` are sigmoids (a long document's come from its mean logits).
+    public var multiLabel: Bool
 
     public init(methods: Methods = .all, target: TargetOption = .predicted, labels: [String], maxSeqLength: Int = 128,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, shardSize: Int = 10_000,
-                partition: Partition? = nil, startIndex: Int = 0, batchTokens: Int = 2048, maxBatch: Int = 64, window: Int = 512) {
+                partition: Partition? = nil, startIndex: Int = 0, batchTokens: Int = 2048, maxBatch: Int = 64, window: Int = 512,
+                long: LongMode = .truncate, multiLabel: Bool = false) {
         self.methods = methods
         self.target = target
         self.labels = labels
@@ -55,6 +61,8 @@ public struct PipelineOptions: Sendable {
         self.batchTokens = batchTokens
         self.maxBatch = maxBatch
         self.window = window
+        self.long = long
+        self.multiLabel = multiLabel
     }
 }
 
@@ -80,6 +88,9 @@ public final class PipelineStats: @unchecked Sendable {
         public var doneBytes: Int64 = 0
         /// Input bytes of the records a resumed run skips (done before).
         public var resumedBytes: Int64 = 0
+        /// Windows of long records (`--long window`), and those run a second
+        /// time for their document's class (see `LongDocument`).
+        public var windows = 0, windowsRedone = 0
     }
 
     private let lock = NSLock()
@@ -100,6 +111,13 @@ public final class PipelineStats: @unchecked Sendable {
         counts.doneErrors += errors
         counts.doneTokens += tokens
         counts.doneBytes += bytes
+        lock.unlock()
+    }
+
+    func windows(count: Int = 0, redone: Int = 0) {
+        lock.lock()
+        counts.windows += count
+        counts.windowsRedone += redone
         lock.unlock()
     }
 
@@ -134,11 +152,28 @@ public final class Pipeline: @unchecked Sendable {
         var selection: TargetSelection
         /// Input bytes behind this record (for progress).
         var bytes: Int64
+        /// Its share of the records-in-flight gate: 1, or its windows' count.
+        var weight = 1
+    }
+
+    /// One engine example: a record, or window `window` of a long record's `document`.
+    struct Unit {
+        var pending: Pending
+        var input: EncodedInput
+        var document: LongDocument?
+        var window = 0
     }
 
     enum Output {
-        case line([UInt8], index: Int, tokens: Int)
-        case bad(BadRecord)
+        case line([UInt8], index: Int, tokens: Int, weight: Int)
+        case bad(BadRecord, weight: Int)
+
+        /// The record's share of the gate (`Pending.weight`).
+        var weight: Int {
+            switch self {
+            case let .line(_, _, _, w), let .bad(_, w): return w
+            }
+        }
     }
 
     public init(options: PipelineOptions, encoder: TextEncoder, makeRunner: @escaping @Sendable () throws -> ExampleRunner) {
@@ -153,17 +188,20 @@ public final class Pipeline: @unchecked Sendable {
     public func run(next: @escaping () throws -> ReadItem?, position: (() -> Int64)? = nil, sink: RecordSink) throws {
         let options = self.options
         let capacity = max(4 * options.window, 2 * options.window + options.workers * options.maxBatch)
+        // The gate counts engine examples (a long record weighs its windows,
+        // at most half the gate, so that it always gets in: fewer than
+        // `window` examples wait unsubmitted while it waits).
         let gate = Gate(capacity: capacity)
         let failure = FailureBox()
         let reorder = Reorder()
         let stats = self.stats
 
         // Workers: run the engine, format records; each owns its runner.
-        let workers = try WorkerPool<ExampleRunner, [Pending]>(
+        let workers = try WorkerPool<ExampleRunner, [Unit]>(
             count: max(1, options.workers), label: "bertlrp-worker", extraThreads: 1,
             makeState: { [makeRunner] _ in try makeRunner() }) { runner, batch in
             if failure.value != nil { return }
-            Pipeline.process(batch, runner: runner, methods: options.methods, reorder: reorder, stats: stats)
+            Pipeline.process(batch, runner: runner, options: options, reorder: reorder, stats: stats)
         }
 
         // Writer: input order, one serial queue.
@@ -173,10 +211,10 @@ public final class Pipeline: @unchecked Sendable {
             while let item = reorder.take(seq) {
                 do {
                     switch item {
-                    case let .line(bytes, index, tokens):
+                    case let .line(bytes, index, tokens, _):
                         try sink.write(line: bytes, index: index)
                         stats.add(records: 1, tokens: tokens)
-                    case let .bad(b):
+                    case let .bad(b, _):
                         try sink.write(error: b)
                         stats.add(errors: 1)
                     }
@@ -186,7 +224,7 @@ public final class Pipeline: @unchecked Sendable {
                     reorder.cancel()
                     return
                 }
-                gate.release()
+                gate.release(item.weight)
                 seq += 1
             }
         }
@@ -194,16 +232,16 @@ public final class Pipeline: @unchecked Sendable {
         // Reader and tokenizer: this thread.
         var seq = 0
         var lastPosition: Int64 = 0
-        var window: [Pending] = []
+        var window: [Unit] = []
         var goodInShard = 0
         func flush() {
             guard !window.isEmpty else { return }
-            let plan = Batching.plan(lengths: window.map { $0.tokenized.ids.count }, budget: options.batchTokens, maxBatch: options.maxBatch)
+            let plan = Batching.plan(lengths: window.map { $0.input.ids.count }, budget: options.batchTokens, maxBatch: options.maxBatch)
             for b in plan { workers.submit(b.map { window[$0] }) }
             window.removeAll(keepingCapacity: true)
         }
         do {
-            while let item = try next() {
+            reading: while let item = try next() {
                 let index = item.index
                 if index < options.startIndex {
                     lastPosition = position?() ?? 0
@@ -211,7 +249,7 @@ public final class Pipeline: @unchecked Sendable {
                     continue
                 }
                 if let p = options.partition, !p.contains(index) { continue }
-                guard gate.acquire() else { break }
+                guard gate.acquire() else { break reading }
                 // The bytes since the last record taken: this record's, and
                 // those of other partitions' records read past before it.
                 let at = position?() ?? 0
@@ -220,15 +258,27 @@ public final class Pipeline: @unchecked Sendable {
                 switch item {
                 case let .bad(b):
                     stats.done(errors: 1, bytes: bytes)
-                    reorder.put(seq, .bad(b))
+                    reorder.put(seq, .bad(b, weight: 1))
                 case let .record(r):
                     switch prepare(r) {
                     case let .success(p):
-                        window.append(Pending(seq: seq, record: r, tokenized: p.0, selection: p.1, bytes: bytes))
+                        var pending = Pending(seq: seq, record: r, tokenized: p.tokenized, selection: p.selection, bytes: bytes)
+                        if let w = p.windows {
+                            let count = w.spans.count
+                            pending.weight = min(count, capacity / 2)
+                            guard gate.acquire(pending.weight - 1) else { break reading }
+                            let document = LongDocument(windows: w)
+                            stats.windows(count: count)
+                            for k in 0..<count {
+                                window.append(Unit(pending: pending, input: document.input(k, of: p.tokenized), document: document, window: k))
+                            }
+                        } else {
+                            window.append(Unit(pending: pending, input: EncodedInput(ids: p.tokenized.ids, segments: p.tokenized.segments)))
+                        }
                         goodInShard += 1
                     case let .failure(reason):
                         stats.done(errors: 1, bytes: bytes)
-                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description)))
+                        reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description), weight: 1))
                     }
                 }
                 seq += 1
@@ -252,41 +302,63 @@ public final class Pipeline: @unchecked Sendable {
         try sink.finish()
     }
 
-    private func prepare(_ r: InputRecord) -> Result<(TokenizedInput, TargetSelection), TargetError> {
+    private func prepare(_ r: InputRecord) -> Result<(tokenized: TokenizedInput, selection: TargetSelection, windows: TokenWindows?), TargetError> {
         let tokenized: TokenizedInput
+        var windows: TokenWindows?
         do {
-            tokenized = try encoder.encode(text: r.text, textB: r.textB, maxLength: options.maxSeqLength)
+            if case let .window(stride) = options.long {
+                tokenized = try encoder.encode(text: r.text, textB: r.textB, maxLength: nil)
+                // nil when the text fits one window: then it is exactly the record `--long truncate` makes.
+                do { windows = try TokenWindows.of(segments: tokenized.segments, maxLength: options.maxSeqLength, stride: stride) } catch {
+                    return .failure(TargetError("--long window: \(error)"))
+                }
+            } else {
+                tokenized = try encoder.encode(text: r.text, textB: r.textB, maxLength: options.maxSeqLength)
+            }
         } catch {
             return .failure(TargetError("tokenizer: \(error)"))
         }
         switch options.target.selection(label: r.label, labels: options.labels) {
-        case let .success(s): return .success((tokenized, s))
+        case let .success(s): return .success((tokenized, s, windows))
         case let .failure(e): return .failure(e)
         }
     }
 
-    private static func process(_ batch: [Pending], runner: ExampleRunner, methods: Methods, reorder: Reorder, stats: PipelineStats) {
-        let inputs = batch.map { EncodedInput(ids: $0.tokenized.ids, segments: $0.tokenized.segments) }
+    private static func process(_ batch: [Unit], runner: ExampleRunner, options: PipelineOptions, reorder: Reorder, stats: PipelineStats) {
+        let methods = options.methods
+        // Windows explained for their document's predicted class: chosen after the forward pass.
+        func choose(_ units: [Unit]) -> (([ExampleResult]) -> [TargetSelection])? {
+            units.contains { $0.document != nil && $0.pending.selection == .predicted } ? chooseTargets(units) : nil
+        }
         var results: [Result<ExampleResult, Error>]
         do {
-            let out = try runner.run(inputs, targets: batch.map(\.selection), methods: methods)
+            let out = try runner.run(batch.map(\.input), targets: batch.map(\.pending.selection), methods: methods, chooseTargets: choose(batch))
             precondition(out.count == batch.count, "engine returned \(out.count) results for \(batch.count) inputs")
             results = out.map { .success($0) }
         } catch {
             // One bad example must not fail its neighbours: retry one by one.
-            results = zip(inputs, batch).map { input, p in
-                Result { try runner.run([input], targets: [p.selection], methods: methods)[0] }
+            results = batch.map { u in
+                Result { try runner.run([u.input], targets: [u.pending.selection], methods: methods, chooseTargets: choose([u]))[0] }
             }
         }
-        for (p, r) in zip(batch, results) {
-            switch r {
+        for (u, r) in zip(batch, results) {
+            let p = u.pending
+            var result = r
+            var windows: [Range<Int>]?
+            if let d = u.document {
+                // The record is made when its last window is done, by that window's worker.
+                guard d.finish(u.window, r) else { continue }
+                result = Result { try d.combine(selection: p.selection, tokenized: p.tokenized, runner: runner, options: options, stats: stats) }
+                windows = d.windows.spans
+            }
+            switch result {
             case let .success(result):
-                let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: result, methods: methods)
+                let line = RecordJSON.line(record: p.record, tokenized: p.tokenized, result: result, methods: methods, windows: windows)
                 stats.done(records: 1, tokens: p.tokenized.ids.count, bytes: p.bytes)
-                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count))
+                reorder.put(p.seq, .line(line, index: p.record.index, tokens: p.tokenized.ids.count, weight: p.weight))
             case let .failure(error):
                 stats.done(errors: 1, bytes: p.bytes)
-                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)")))
+                reorder.put(p.seq, .bad(BadRecord(index: p.record.index, input: p.record.input, line: p.record.line, reason: "engine: \(error)"), weight: p.weight))
             }
         }
     }

@@ -64,7 +64,9 @@ public final class ProgressReporter: @unchecked Sendable {
         timer = nil
         let s = stats.snapshot
         let elapsed = max(1e-3, Date().timeIntervalSince(stats.started))
-        let summary = "bertlrp-batch: \(s.records) records, \(s.errors) errors, \(s.tokens) tokens in "
+        // Long records' windows (`--long window`), and those run again for their document's class.
+        let windows = s.windows == 0 ? "" : " in \(s.windows) windows (\(s.windowsRedone) run twice)"
+        let summary = "bertlrp-batch: \(s.records) records, \(s.errors) errors, \(s.tokens) tokens\(windows) in "
             + String(format: "%.1f s (%.1f records/s, %.0f tokens/s)", elapsed, Double(s.records) / elapsed, Double(s.tokens) / elapsed)
             + " -> \(destination)\(note)"
         FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + summary + "\n").utf8))

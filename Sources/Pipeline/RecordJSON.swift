@@ -4,13 +4,16 @@ import IO
 
 /// The output record of CONTRACT.md section 3, written by hand in the
 /// contract's key order: index, id, label, text, text_b, tokens, offsets,
-/// segments, truncated, logits, probs, predicted, lat, rollout, attributions.
+/// segments, truncated, windows (long records only), logits, probs, predicted, lat, rollout, attributions.
 /// Keys for methods not asked for are left out (`lat`, `rollout`; `gs`, `gi`,
 /// `lrp`, `ixg`, `attnlrp`, `cplrp`, `ig`, `ig_delta` inside each attribution;
 /// `attributions` when only target-independent methods were asked for). Floats are
 /// Swift's shortest round-trip float32 form; non-finite values are `null`.
 public enum RecordJSON {
-    public static func line(record: InputRecord, tokenized: TokenizedInput, result: ExampleResult, methods: Methods) -> [UInt8] {
+    /// `windows`: a long record's windows (`--long window`), each its span of
+    /// the first segment's tokens, end exclusive; written after `truncated`.
+    public static func line(record: InputRecord, tokenized: TokenizedInput, result: ExampleResult, methods: Methods,
+                            windows: [Range<Int>]? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + tokenized.tokens.count * (32 + 12 * (1 + 3 * max(1, result.attributions.count))))
         out.append(contentsOf: "{\"index\": ".utf8)
@@ -37,6 +40,10 @@ public enum RecordJSON {
         JSONText.appendInts(tokenized.segments.lazy.map { Int($0) }, to: &out)
         out.append(contentsOf: ", \"truncated\": ".utf8)
         out.append(contentsOf: (tokenized.truncated ? "true" : "false").utf8)
+        if let windows {
+            out.append(contentsOf: ", \"windows\": ".utf8)
+            JSONText.appendSpans(windows.lazy.map { (start: $0.lowerBound, end: $0.upperBound) as (start: Int, end: Int)? }, to: &out)
+        }
         out.append(contentsOf: ", \"logits\": ".utf8)
         JSONText.appendFloats(result.logits, to: &out)
         out.append(contentsOf: ", \"probs\": ".utf8)

@@ -11,20 +11,21 @@ final class Gate: @unchecked Sendable {
 
     init(capacity: Int) { available = capacity }
 
-    /// False when the run was cancelled.
-    func acquire() -> Bool {
+    /// `n` places; false when the run was cancelled.
+    func acquire(_ n: Int = 1) -> Bool {
         cond.lock()
         defer { cond.unlock() }
-        while available == 0 && !cancelled { cond.wait() }
+        while available < n && !cancelled { cond.wait() }
         if cancelled { return false }
-        available -= 1
+        available -= n
         return true
     }
 
-    func release() {
+    func release(_ n: Int = 1) {
+        guard n > 0 else { return }
         cond.lock()
-        available += 1
-        cond.signal()
+        available += n
+        cond.broadcast()
         cond.unlock()
     }
 

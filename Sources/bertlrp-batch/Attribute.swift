@@ -36,6 +36,12 @@ struct Attribute: ParsableCommand {
     @Option(name: .customLong("max-seq-length"), help: "Tokens per example, [CLS] and [SEP] included.")
     var maxSeqLength = 128
 
+    @Option(help: "Texts longer than --max-seq-length: truncate (cut them off) or window (overlapping windows, averaged).")
+    var long = "truncate"
+
+    @Option(name: .customLong("window-stride"), help: "--long window: text tokens from one window's start to the next (default: half a window).")
+    var windowStride: Int?
+
     @Option(help: "Worker threads (default: the active cores; at most 4 per core).")
     var workers: Int?
 
@@ -81,6 +87,21 @@ struct Attribute: ParsableCommand {
             throw CommandFailure("--ig-steps \(igSteps): expected 1 to \(Attribute.maxIGSteps)")
         }
         guard maxSeqLength >= 3 else { throw CommandFailure("--max-seq-length \(maxSeqLength): at least 3 ([CLS] x [SEP])") }
+        let longMode: LongMode
+        switch long {
+        case "truncate":
+            if let windowStride { throw CommandFailure("--window-stride \(windowStride): only with --long window") }
+            longMode = .truncate
+        case "window":
+            if let s = windowStride {
+                guard s >= 1 else { throw CommandFailure("--window-stride \(s): at least 1") }
+                guard s <= maxSeqLength - 2 else {
+                    throw CommandFailure("--window-stride \(s): larger than the window (--max-seq-length \(maxSeqLength) holds \(maxSeqLength - 2) tokens of text)")
+                }
+            }
+            longMode = .window(stride: windowStride)
+        default: throw CommandFailure("--long \(long): expected truncate or window")
+        }
         guard shardSize >= 1 else { throw CommandFailure("--shard-size \(shardSize): at least 1") }
         if let workers, workers < 1 { throw CommandFailure("--workers \(workers): at least 1") }
         guard (batchTokens ?? 1) >= 1, maxBatch >= 1, window >= 1 else { throw CommandFailure("--batch-tokens, --max-batch and --window must be positive") }
@@ -134,7 +155,8 @@ struct Attribute: ParsableCommand {
             let identity = RunIdentity(
                 tool: "bertlrp-batch \(BertLRPBatch.version)", model: model,
                 methods: methodSet.names.map { $0 == "ig" && igSteps != 32 ? "ig:\(igSteps)" : $0 }, targets: targetOption.description, maxSeqLength: maxSeqLength,
-                shardSize: shardSize, partition: part?.description, reader: input.manifestDescription)
+                shardSize: shardSize, partition: part?.description, reader: input.manifestDescription,
+                long: longMode == .truncate ? nil : longMode.description, windowStride: longMode.stride)
             computedIdentity = identity
             return identity
         }
@@ -190,7 +212,8 @@ struct Attribute: ParsableCommand {
         let options = PipelineOptions(
             methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workerCount, shardSize: shardSize,
-            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window)
+            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window,
+            long: longMode, multiLabel: loaded.config.multiLabel)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
         progress.start()
