@@ -233,8 +233,15 @@ public final class Pipeline: @unchecked Sendable {
         var seq = 0
         var lastPosition: Int64 = 0
         var window: [Unit] = []
+        // Gate weight taken since the last flush, bad records included: the
+        // window is flushed once it reaches `window`, so that records held
+        // unsubmitted never fill the gate (a good record followed by a run of
+        // bad ones would otherwise wait for ever: the bad ones cannot be
+        // written before it, nor release their places).
+        var takenSinceFlush = 0
         var goodInShard = 0
         func flush() {
+            takenSinceFlush = 0
             guard !window.isEmpty else { return }
             let plan = Batching.plan(lengths: window.map { $0.input.ids.count }, budget: options.batchTokens, maxBatch: options.maxBatch)
             for b in plan { workers.submit(b.map { window[$0] }) }
@@ -259,6 +266,7 @@ public final class Pipeline: @unchecked Sendable {
                 case let .bad(b):
                     stats.done(errors: 1, bytes: bytes)
                     reorder.put(seq, .bad(b, weight: 1))
+                    takenSinceFlush += 1
                 case let .record(r):
                     switch prepare(r) {
                     case let .success(p):
@@ -276,16 +284,18 @@ public final class Pipeline: @unchecked Sendable {
                             window.append(Unit(pending: pending, input: EncodedInput(ids: p.tokenized.ids, segments: p.tokenized.segments)))
                         }
                         goodInShard += 1
+                        takenSinceFlush += pending.weight
                     case let .failure(reason):
                         stats.done(errors: 1, bytes: bytes)
                         reorder.put(seq, .bad(BadRecord(index: r.index, input: r.input, line: r.line, reason: reason.description), weight: 1))
+                        takenSinceFlush += 1
                     }
                 }
                 seq += 1
                 if goodInShard == options.shardSize {
                     flush()
                     goodInShard = 0
-                } else if window.count >= options.window {
+                } else if window.count >= options.window || takenSinceFlush >= options.window {
                     flush()
                 }
             }

@@ -183,6 +183,32 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertThrowsError(try RunDirectory.start(copy, identity: identity, inputs: ["dev.tsv"]))
     }
 
+    /// A good record followed by more bad records than the records-in-flight
+    /// gate holds: the good one is submitted in time, nothing waits for ever
+    /// (it did: the bad records filled the gate behind the unsubmitted record).
+    func testARunOfBadRecordsNeverBlocksTheGoodOnes() throws {
+        let base = try temporaryDirectory(self)
+        let input = base.appendingPathComponent("in.jsonl")
+        var text = "{\"text\": \"a fine film\"}\n"
+        for i in 0..<5000 { text += "{broken \(i)\n" }
+        text += "{\"text\": \"the end\"}\n"
+        try text.write(to: input, atomically: true, encoding: .utf8)
+        let sink = MemorySink()
+        let done = DispatchSemaphore(value: 0)
+        let result = ResultBox()
+        DispatchQueue.global().async {
+            result.value = Result {
+                try runPipeline(input: input.path, sink: sink, options: PipelineOptions(labels: testLabels, workers: 2, window: 64))
+            }
+            done.signal()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the run did not finish: blocked")
+        let stats = try XCTUnwrap(result.value).get()
+        XCTAssertEqual(sink.indices, [0, 5001])
+        XCTAssertEqual(sink.errors.count, 5000)
+        XCTAssertEqual(stats.snapshot.errors, 5000)
+    }
+
     /// errors.jsonl after interruptions: every bad record once.
     func testErrorsNeitherDuplicatedNorLostOnResume() throws {
         let base = try temporaryDirectory(self)
@@ -275,4 +301,9 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertEqual(ProgressReporter.line(s, elapsed: 10, totalBytes: nil), "50 records, 5.0 records/s, 100 tokens/s, 0 errors")
         XCTAssertEqual(ProgressReporter.duration(3725), "1h02m")
     }
+}
+
+/// A result handed from a background queue to the test.
+private final class ResultBox: @unchecked Sendable {
+    var value: Result<PipelineStats, Error>?
 }
