@@ -36,7 +36,7 @@ struct Attribute: ParsableCommand {
     @Option(name: .customLong("max-seq-length"), help: "Tokens per example, [CLS] and [SEP] included.")
     var maxSeqLength = 128
 
-    @Option(help: "Worker threads (default: the active cores; at most 4 per core).")
+    @Option(help: "Worker threads, one engine each with one OpenBLAS thread (default: the active cores; at most 4 per core). With 1, that worker's OpenBLAS uses every core.")
     var workers: Int?
 
     @Option(name: .customLong("shard-size"), help: "Records a shard.")
