@@ -13,8 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS's header only: Inference opens the library at run time (OpenBLAS.swift).
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
         // Intel ISA-L: CRC-32C (TF checkpoints) and CRC-32 (zip) with the
@@ -27,10 +27,8 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),
         // The seed's experiments over finished runs (evaluate, words): beside Pipeline, not over it.
         .target(name: "Analysis", dependencies: ["IO", "Tokenizer", "Inference"]),
-        // Starts OpenBLAS with a pool of one (unless OPENBLAS_NUM_THREADS is set).
-        .target(name: "CStartup"),
         .executableTarget(name: "bertlrp-batch", dependencies: [
-            "Pipeline", "Analysis", "IO", "Tokenizer", "Inference", "CStartup",
+            "Pipeline", "Analysis", "IO", "Tokenizer", "Inference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "IOTests", dependencies: ["IO"]),

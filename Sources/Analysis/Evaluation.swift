@@ -126,11 +126,9 @@ public enum Evaluation {
         var skipped = 0, unlabeled = 0, unknownLabels = 0, mismatches = 0, read = 0
         var notes: [String] = []
 
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let workers = max(1, o.workers)
-        // One parallel layer (as LoadedModel.load): N workers with one
-        // OpenBLAS thread each, or one worker with OpenBLAS on every core.
-        Engine.setBLASThreads(workers == 1 && ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil ? cores : 1)
+        let (workers, capNote) = Threads.capped(max(1, o.workers))
+        if let capNote { notes.append(capNote) }
+        Engine.setBLASThreads(forWorkers: workers)
         let longest = identity.maxSeqLength
         let budget = o.batchTokens ?? {
             let fixed = Engine.scratchBytes(config: model.config, tokens: 0, longest: longest, targets: 1, methods: [])

@@ -98,6 +98,7 @@ public final class BertModel: Sendable {
     /// buffer and its mapped pages dropped, so that loading holds the weights
     /// once.
     public convenience init(directory: URL, relevance: Bool = true) throws {
+        try OpenBLAS.load()
         let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         let url = directory.appendingPathComponent("model.safetensors")
         let path = url.path

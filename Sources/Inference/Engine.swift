@@ -104,6 +104,16 @@ public final class Engine: @unchecked Sendable {
     /// Sets the OpenBLAS thread count for the process (see `Linear.setThreads`).
     public static func setBLASThreads(_ n: Int) { Linear.setThreads(n) }
 
+    /// One parallel layer (README): `workers` engines with one OpenBLAS
+    /// thread each, or a single engine with OpenBLAS on every core, unless
+    /// the user set OPENBLAS_NUM_THREADS (then OpenBLAS keeps their count).
+    public static func setBLASThreads(forWorkers workers: Int) {
+        if workers > 1 { return setBLASThreads(1) }
+        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
+            setBLASThreads(ProcessInfo.processInfo.activeProcessorCount)
+        }
+    }
+
     /// Time spent inside sgemm and its floating-point operations, when `timing` is on.
     public var timing: Bool { get { blas.timing } set { blas.timing = newValue } }
     public var gemmSeconds: Double { Double(blas.nanoseconds) * 1e-9 }

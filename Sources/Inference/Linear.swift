@@ -8,6 +8,7 @@ import Glibc
 /// Each engine owns one `Linear`, which also times its calls (the benchmark
 /// reports the share of time spent inside sgemm).
 final class Linear {
+    private let sgemm = OpenBLAS.library.sgemm
     var timing = false
     private(set) var nanoseconds: UInt64 = 0
     private(set) var flops: Double = 0
@@ -29,7 +30,7 @@ final class Linear {
             return
         }
         let start = timing ? Linear.now() : 0
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         if timing {
             nanoseconds &+= Linear.now() &- start
@@ -51,7 +52,7 @@ final class Linear {
 
     /// OpenBLAS threads for the whole process (one parallel layer only:
     /// several engines at 1 thread each, or one engine with several threads).
-    static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    static func setThreads(_ n: Int) { OpenBLAS.library.setThreads(Int32(max(1, n))) }
 
     static func now() -> UInt64 {
         var ts = timespec()

@@ -9,8 +9,7 @@ import Foundation
 /// N workers, each with a state of its own (its `Engine`: the scratch
 /// buffers it reuses from micro-batch to micro-batch), pulling items (micro-
 /// batches) from one FIFO hand-off. Each worker is a serial Dispatch queue
-/// (Dispatch gives such a queue a thread of its own whatever processor count
-/// it saw at start-up, see Sources/CStartup).
+/// (Dispatch gives such a queue a thread of its own).
 ///
 /// The hand-off itself is unbounded: the caller bounds what it submits (the
 /// pipeline holds a gate on the records in flight).
@@ -101,8 +100,14 @@ public enum Threads {
     /// Dispatch also keeps at most 255 threads for queues like ours.
     public static var maxWorkers: Int { min(64, 4 * ProcessInfo.processInfo.activeProcessorCount) }
 
-    /// `requested`, or `maxWorkers` when it is more.
+    /// `requested`, or `maxWorkers` when it is more; one with a BLAS that
+    /// is not safe from several threads (`OpenBLAS.threadSafe`). Opens
+    /// OpenBLAS: call it before starting threads of your own.
     public static func capped(_ requested: Int) -> (workers: Int, note: String?) {
+        if requested > 1 && !OpenBLAS.threadSafe {
+            return (1, "1 worker, not \(requested): \(OpenBLAS.soname) is OpenBLAS's sequential build, "
+                + "which is not safe from several threads (install libopenblas0-pthread, or select it with update-alternatives)")
+        }
         let limit = maxWorkers
         guard requested > limit else { return (requested, nil) }
         return (limit, "\(requested) workers asked, \(limit) used (at most 4 per processor, 64 in all)")

@@ -28,12 +28,7 @@ public struct LoadedModel: Sendable {
         }
         let model = try BertModel(directory: dir, relevance: relevance)
         let tokenizer = try BertTokenizer.load(modelDirectory: dir)
-        // One parallel layer (README): N workers with one OpenBLAS thread
-        // each, or a single worker with OpenBLAS on every core; a count the
-        // user gave OpenBLAS stands for the single worker.
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let userThreads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] != nil
-        Engine.setBLASThreads(workers == 1 && !userThreads ? cores : 1)
+        Engine.setBLASThreads(forWorkers: workers)
         return LoadedModel(labels: config.labels, maxPositions: config.maxPositions, config: config,
                            encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { EngineRunner(model: model, igSteps: igSteps) })
     }

@@ -42,7 +42,7 @@ struct Attribute: ParsableCommand {
     @Option(name: .customLong("window-stride"), help: "--long window: text tokens from one window's start to the next (default: half a window).")
     var windowStride: Int?
 
-    @Option(help: "Worker threads (default: the active cores; at most 4 per core).")
+    @Option(help: "Worker threads, one engine each with one OpenBLAS thread (default: the active cores; at most 4 per core). With 1, that worker's OpenBLAS uses every core.")
     var workers: Int?
 
     @Option(name: .customLong("shard-size"), help: "Records a shard.")

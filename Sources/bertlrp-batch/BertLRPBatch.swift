@@ -1,5 +1,4 @@
 import ArgumentParser
-import CStartup
 import Foundation
 
 @main
@@ -19,9 +18,6 @@ struct BertLRPBatch: ParsableCommand {
     /// As ArgumentParser's, except that usage errors exit with 2 (CONTRACT.md
     /// section 6) instead of EX_USAGE (64).
     static func main() {
-        // OpenBLAS has started with a pool of one (Sources/CStartup): the
-        // process may use every processor again.
-        startup_release_processors()
         do {
             var command = try parseAsRoot()
             try command.run()
