@@ -60,20 +60,12 @@ struct AlphaBetaWeights: @unchecked Sendable {
     }
 }
 
-/// `plus = max(w, 0)`, `minus = min(w, 0)`, eight lanes at a time.
+/// `plus = max(w, 0)`, `minus = min(w, 0)`, as selects the compiler vectorises.
 private func clampSplit(_ w: UnsafePointer<Float>, plus: UnsafeMutablePointer<Float>, minus: UnsafeMutablePointer<Float>, count: Int) {
-    var k = 0
-    let zero = SIMD8<Float>(repeating: 0)
-    while k + 8 <= count {
-        let v = UnsafeRawPointer(w + k).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(plus + k).storeBytes(of: pointwiseMax(v, zero), as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(minus + k).storeBytes(of: pointwiseMin(v, zero), as: SIMD8<Float>.self)
-        k += 8
-    }
-    while k < count {
-        plus[k] = max(w[k], 0)
-        minus[k] = min(w[k], 0)
-        k += 1
+    for k in 0..<count {
+        let v = w[k]
+        plus[k] = v > 0 ? v : 0
+        minus[k] = v < 0 ? v : 0
     }
 }
 

@@ -54,7 +54,7 @@ extension Engine {
                 attentionForward(blas, shape, tokens: input.ids.count, qkv: qkv[l].p + r * 3 * h,
                                  probs: probs[l].p + probOffset[b], ctx: ctx[l].p + r * h)
             }
-            denseBlock(l, rows: n, residual: x, backward: backward, fastGELU: alphas != nil, relevance: relevance,
+            denseBlock(l, rows: n, residual: x, backward: backward, relevance: relevance,
                        output: hidden[l + 1].p)
         }
         // The last layer: the pooler reads position 0 only, so only its query row
@@ -70,7 +70,7 @@ extension Engine {
                                      probs: probs[l].p + probOffset[b], ctx: ctx[l].p + b * h)
             (first + b * h).update(from: x + r * h, count: h)
         }
-        denseBlock(l, rows: inputs.count, residual: first, backward: backward, fastGELU: alphas != nil, relevance: relevance,
+        denseBlock(l, rows: inputs.count, residual: first, backward: backward, relevance: relevance,
                    output: hidden[l + 1].p)
     }
 
@@ -96,8 +96,7 @@ extension Engine {
 
     /// Attention output dense + LayerNorm, feed-forward block + LayerNorm of layer `l`,
     /// on `rows` rows of `ctx[l]` (the residual: the layer input).
-    /// `fastGELU` (integrated gradients' interpolated inputs, with `backward`): `geluForwardFast`.
-    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool, fastGELU: Bool = false,
+    func denseBlock(_ l: Int, rows n: Int, residual x: UnsafePointer<Float>, backward: Bool,
                     relevance: Bool = false, output: UnsafeMutablePointer<Float>) {
         let c = model.config, h = c.hiddenSize, inner = c.intermediateSize
         let layer = model.layers[l]
@@ -106,11 +105,7 @@ extension Engine {
                          beta: layer.attentionNorm.beta.p, eps: c.layerNormEps,
                          xhat: xhat1[l].p, rstd: rstd1[l].p, y: attnOut[l].p)
         dense(layer.intermediate, attnOut[l].p, rows: n, z: relevance ? zInter[l] : nil, into: inter[l].p)
-        if fastGELU && backward {
-            geluForwardFast(inter[l].p, gelu[l].p, derivative: geluGrad[l].p, count: n * inner)
-        } else {
-            geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
-        }
+        geluForward(inter[l].p, gelu[l].p, derivative: backward ? geluGrad[l].p : nil, count: n * inner)
         dense(layer.output, gelu[l].p, rows: n, z: relevance ? zOutput[l] : nil, into: denseOut.p)
         layerNormForward(x: denseOut.p, residual: attnOut[l].p, rows: n, width: h, gamma: layer.outputNorm.gamma.p,
                          beta: layer.outputNorm.beta.p, eps: c.layerNormEps,
