@@ -20,15 +20,7 @@ func attentionForward(_ blas: Linear, _ shape: AttentionShape, tokens t: Int,
         let q = qkv + head * d, k = q + h, v = q + 2 * h
         let p = probs + head * t * t
         blas.gemm(transB: true, m: t, n: t, k: d, alpha: shape.scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: t)
-        for i in 0..<t {
-            let row = p + i * t
-            var m = row[0]
-            for j in 1..<t { m = max(m, row[j]) }
-            var sum: Float = 0
-            for j in 0..<t { let e = exp(row[j] - m); row[j] = e; sum += e }
-            let inv = 1 / sum
-            for j in 0..<t { row[j] *= inv }
-        }
+        for i in 0..<t { softmaxRow(p + i * t, count: t) }
         blas.gemm(m: t, n: d, k: t, a: p, lda: t, b: v, ldb: ld, c: ctx + head * d, ldc: h)
     }
 }
@@ -85,21 +77,16 @@ func attentionForwardFirstRow(_ shape: AttentionShape, tokens t: Int,
     for head in 0..<shape.heads {
         let q = qkv + head * d
         let p = probs + head * t * t
-        var m = -Float.infinity
         for j in 0..<t {
             let k = qkv + j * ld + h + head * d
             var dot: Float = 0
             for e in 0..<d { dot += q[e] * k[e] }
             p[j] = dot * scale
-            m = max(m, p[j])
         }
-        var sum: Float = 0
-        for j in 0..<t { let e = exp(p[j] - m); p[j] = e; sum += e }
-        let inv = 1 / sum
+        softmaxRow(p, count: t)
         let out = ctx + head * d
         for e in 0..<d { out[e] = 0 }
         for j in 0..<t {
-            p[j] *= inv
             let v = qkv + j * ld + 2 * h + head * d, pj = p[j]
             for e in 0..<d { out[e] += pj * v[e] }
         }

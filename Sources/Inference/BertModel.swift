@@ -2,33 +2,70 @@ import Foundation
 import IO
 
 /// What the seed's alpha-beta rule (`backprop_lrp_fc` in code/util/lrp.py)
-/// needs of a dense layer, precomputed once at load time, and only when the
-/// run asks for LRP: it is twice the size of the weights.
-struct AlphaBetaWeights: Sendable {
+/// needs of `parts` dense layers of one shape that read the same input
+/// (query, key and value: 3; any other layer: 1), precomputed once at load
+/// time, and only when the run asks for LRP: it is twice the size of the weights.
+/// `part(k)` is the rule of one of them, a view into the same storage.
+struct AlphaBetaWeights: @unchecked Sendable {
     let inFeatures: Int
     let outFeatures: Int
-    /// `[W⁺; W⁻]`: the clamped weights stacked, so that `x·W⁺ᵀ` and `x·W⁻ᵀ`
-    /// (and `s⁺·W⁺ + s⁻·W⁻`) each take one sgemm.
-    let plusMinus: FloatBuffer   // [2·out, in]
-    let biasPlus: FloatBuffer    // [out]
-    let biasMinus: FloatBuffer   // [out]
+    let parts: Int
+    /// parts × `[W⁺; W⁻]` `[parts·2·out, in]`: the clamped weights stacked, so that
+    /// `x·W⁺ᵀ` and `x·W⁻ᵀ` of every part (and each part's `s⁺·W⁺ + s⁻·W⁻`) take one sgemm.
+    let plusMinus: UnsafePointer<Float>
+    /// parts × `[b⁺ + eps | b⁻ − eps]` `[parts·2·out]`: the denominators' constant terms.
+    let zBias: UnsafePointer<Float>
+    let biasPlus: UnsafePointer<Float>    // [parts·out]
+    let biasMinus: UnsafePointer<Float>   // [parts·out]
+    private let storage: FloatBuffer
 
-    init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int) {
+    /// `weight [parts·out, in]`, `bias [parts·out]`: the parts' weights and biases stacked.
+    init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int, parts: Int = 1) {
+        let count = inFeatures * outFeatures, o = outFeatures
+        let storage = FloatBuffer(uninitializedCount: parts * (2 * count + 4 * o))
+        let pm = storage.p, zb = pm + parts * 2 * count, bp = zb + parts * 2 * o, bn = bp + parts * o
+        for k in 0..<parts {
+            clampSplit(weight + k * count, plus: pm + 2 * k * count, minus: pm + (2 * k + 1) * count, count: count)
+            for j in 0..<o {
+                let b = bias[k * o + j]
+                bp[k * o + j] = max(b, 0)
+                bn[k * o + j] = min(b, 0)
+                zb[2 * k * o + j] = max(b, 0) + DenseRelevance.eps
+                zb[2 * k * o + o + j] = min(b, 0) - DenseRelevance.eps
+            }
+        }
+        self.init(inFeatures: inFeatures, outFeatures: outFeatures, parts: parts, plusMinus: pm, zBias: zb,
+                  biasPlus: bp, biasMinus: bn, storage: storage)
+    }
+
+    private init(inFeatures: Int, outFeatures: Int, parts: Int, plusMinus: UnsafePointer<Float>, zBias: UnsafePointer<Float>,
+                 biasPlus: UnsafePointer<Float>, biasMinus: UnsafePointer<Float>, storage: FloatBuffer) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        let count = inFeatures * outFeatures
-        let plusMinus = FloatBuffer(count: 2 * count), biasPlus = FloatBuffer(count: outFeatures), biasMinus = FloatBuffer(count: outFeatures)
-        for k in 0..<count {
-            plusMinus.p[k] = max(weight[k], 0)
-            plusMinus.p[count + k] = min(weight[k], 0)
-        }
-        for j in 0..<outFeatures {
-            biasPlus.p[j] = max(bias[j], 0)
-            biasMinus.p[j] = min(bias[j], 0)
-        }
+        self.parts = parts
         self.plusMinus = plusMinus
+        self.zBias = zBias
         self.biasPlus = biasPlus
         self.biasMinus = biasMinus
+        self.storage = storage
+    }
+
+    /// The rule of part `k` alone (its denominators sit at columns `k·2·out` of the stacked ones).
+    func part(_ k: Int) -> AlphaBetaWeights {
+        precondition(k >= 0 && k < parts)
+        let o = outFeatures
+        return AlphaBetaWeights(inFeatures: inFeatures, outFeatures: o, parts: 1, plusMinus: plusMinus + 2 * k * o * inFeatures,
+                                zBias: zBias + 2 * k * o, biasPlus: biasPlus + k * o, biasMinus: biasMinus + k * o,
+                                storage: storage)
+    }
+}
+
+/// `plus = max(w, 0)`, `minus = min(w, 0)`, as selects the compiler vectorises.
+private func clampSplit(_ w: UnsafePointer<Float>, plus: UnsafeMutablePointer<Float>, minus: UnsafeMutablePointer<Float>, count: Int) {
+    for k in 0..<count {
+        let v = w[k]
+        plus[k] = v > 0 ? v : 0
+        minus[k] = v < 0 ? v : 0
     }
 }
 
@@ -66,9 +103,9 @@ struct EncoderLayer: Sendable {
     /// Query, key and value weights stacked for the forward pass: one sgemm.
     let qkvWeight: FloatBuffer   // [3H, H]
     let qkvBias: FloatBuffer     // [3H]
-    /// The alpha-beta weights of query, key and value, in that order (empty
+    /// The alpha-beta weights of query, key and value stacked (parts 3; nil
     /// when the model was loaded without LRP).
-    let queryKeyValueRules: [AlphaBetaWeights]
+    let queryKeyValueRule: AlphaBetaWeights?
     let attentionOutput: Dense   // attention.output.dense
     let attentionNorm: LayerNormWeights
     let intermediate: Dense      // [I, H]
@@ -176,7 +213,7 @@ public final class BertModel: Sendable {
                  read: (_ names: [String], _ shape: [Int], _ into: UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         let h = config.hiddenSize, i = config.intermediateSize
         func buffer(_ names: [String], _ shape: [Int]) throws -> FloatBuffer {
-            let b = FloatBuffer(count: shape.reduce(1, *))
+            let b = FloatBuffer(uninitializedCount: shape.reduce(1, *))
             try read(names, shape, b.p)
             return b
         }
@@ -199,16 +236,15 @@ public final class BertModel: Sendable {
         for l in 0..<config.numLayers {
             let p = "bert.encoder.layer.\(l)."
             // Query, key and value read straight into their stacked place.
-            let qkvWeight = FloatBuffer(count: 3 * h * h), qkvBias = FloatBuffer(count: 3 * h)
-            var rules: [AlphaBetaWeights] = []
+            let qkvWeight = FloatBuffer(uninitializedCount: 3 * h * h), qkvBias = FloatBuffer(uninitializedCount: 3 * h)
             for (k, part) in ["query", "key", "value"].enumerated() {
                 let w = qkvWeight.p + k * h * h, b = qkvBias.p + k * h
                 try read([p + "attention.self.\(part).weight"], [h, h], w)
                 try read([p + "attention.self.\(part).bias"], [h], b)
-                if relevance { rules.append(AlphaBetaWeights(weight: w, bias: b, inFeatures: h, outFeatures: h)) }
             }
+            let rule = relevance ? AlphaBetaWeights(weight: qkvWeight.p, bias: qkvBias.p, inFeatures: h, outFeatures: h, parts: 3) : nil
             layers.append(EncoderLayer(
-                qkvWeight: qkvWeight, qkvBias: qkvBias, queryKeyValueRules: rules,
+                qkvWeight: qkvWeight, qkvBias: qkvBias, queryKeyValueRule: rule,
                 attentionOutput: try dense(p + "attention.output.dense", h, h),
                 attentionNorm: try norm(p + "attention.output.LayerNorm"),
                 intermediate: try dense(p + "intermediate.dense", h, i),

@@ -74,7 +74,7 @@ extension Engine {
                 }
             }
             guard !blocks.isEmpty else { continue }
-            reserveBackward(rows: m, lrpRows: 0, forwardRows: layout.rows)
+            reserveBackward(rows: m, lrpRows: 0)
             for (k, s) in blocks.enumerated() {
                 headGradient(heads[s.example], target: s.target, scale: 1, rule: .gradient, into: dY.p + k * h)
             }

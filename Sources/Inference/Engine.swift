@@ -26,6 +26,11 @@ public final class Engine: @unchecked Sendable {
     var geluGrad: [FloatBuffer] // L × [N, I] gelu'(inter), when a backward pass follows
     var xhat2: [FloatBuffer]    // L × [N, H]
     var rstd2: [FloatBuffer]    // L × [N]
+    // With LRP: each dense layer's alpha-beta denominators [zp | zn], from the forward's own product.
+    var zQKV: [FloatBuffer]     // L × [N, 3 · 2H] query, key, value
+    var zAttnOut: [FloatBuffer] // L × [N, 2H]
+    var zInter: [FloatBuffer]   // L × [N, 2I]
+    var zOutput: [FloatBuffer]  // L × [N, 2H]
     let embXhat = FloatBuffer(count: 0), embRstd = FloatBuffer(count: 0)
     let embSum = FloatBuffer(count: 0)  // [N, H] word + position + type embeddings
     let denseOut = FloatBuffer(count: 0)  // [N, H] a dense output before its residual LayerNorm (not kept)
@@ -37,7 +42,6 @@ public final class Engine: @unchecked Sendable {
     let dG = FloatBuffer(count: 0)                                 // [M, I]
     let dQKV = FloatBuffer(count: 0)                               // [M, 3H]
     // LRP scratch.
-    let zBuf = FloatBuffer(count: 0)   // [N, 2·max(I, H)] the alpha-beta denominators [zp | zn]
     let sBuf = FloatBuffer(count: 0)   // [Mr, 2·max(I, H)]
     let cBuf = FloatBuffer(count: 0)   // [Mr, max(I, H)]
     let rI = FloatBuffer(count: 0)     // [Mr, I]
@@ -60,6 +64,7 @@ public final class Engine: @unchecked Sendable {
         xhat1 = make(c.numLayers); rstd1 = make(c.numLayers); attnOut = make(c.numLayers)
         inter = make(c.numLayers); gelu = make(c.numLayers); geluGrad = make(c.numLayers)
         xhat2 = make(c.numLayers); rstd2 = make(c.numLayers)
+        zQKV = make(c.numLayers); zAttnOut = make(c.numLayers); zInter = make(c.numLayers); zOutput = make(c.numLayers)
     }
 
     /// Bytes of scratch space a micro-batch needs: `tokens` in all, the longest
@@ -83,7 +88,7 @@ public final class Engine: @unchecked Sendable {
             floats += rows * (9 * h + i) + longest * longest
             if methods.contains(.lrp) {
                 let lrpRows = tokens * max(targets, 1)
-                floats += tokens * 2 * max(i, h) + lrpRows * (3 * max(i, h) + i + 4 * h)
+                floats += tokens * layers * (12 * h + 2 * i) + lrpRows * (3 * max(i, h) + i + 4 * h)
             }
         }
         if methods.contains(.ig) {
@@ -96,8 +101,9 @@ public final class Engine: @unchecked Sendable {
 
     /// Bytes this engine's buffers hold now.
     public var reservedBytes: Int {
-        let perLayer = [hidden, qkv, probs, ctx, xhat1, rstd1, attnOut, inter, gelu, geluGrad, xhat2, rstd2]
-        let single = [embXhat, embRstd, embSum, denseOut, dY, dX, dT2, dA, dT1, dCtx, dG, dQKV, zBuf, sBuf, cBuf, rI, rC, rQKV, attnScratch]
+        let perLayer = [hidden, qkv, probs, ctx, xhat1, rstd1, attnOut, inter, gelu, geluGrad, xhat2, rstd2,
+                        zQKV, zAttnOut, zInter, zOutput]
+        let single = [embXhat, embRstd, embSum, denseOut, dY, dX, dT2, dA, dT1, dCtx, dG, dQKV, sBuf, cBuf, rI, rC, rQKV, attnScratch]
         return 4 * (perLayer.joined().reduce(0) { $0 + $1.capacity } + single.reduce(0) { $0 + $1.capacity })
     }
 
@@ -152,9 +158,10 @@ public final class Engine: @unchecked Sendable {
         guard !inputs.isEmpty else { return [] }
         let layout = try pack(inputs)
         let forwardRow = layout.forwardRow, probOffset = layout.probOffset
-        reserveForward(rows: layout.rows, probCount: layout.probCount, maxT: layout.maxT)
+        let relevance = methods.contains(.lrp)
+        reserveForward(rows: layout.rows, probCount: layout.probCount, maxT: layout.maxT, relevance: relevance)
         let gradientRules = !methods.intersection([.gs, .gi, .lrp, .ixg]).isEmpty
-        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: gradientRules)
+        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: gradientRules, relevance: relevance)
 
         let heads = classifierHead(examples: inputs.count)
         var results = heads.map { head in
@@ -217,7 +224,7 @@ public final class Engine: @unchecked Sendable {
                 m += t
             }
         }
-        reserveBackward(rows: m, lrpRows: m - mGrad, forwardRows: layout.rows)
+        reserveBackward(rows: m, lrpRows: m - mGrad)
 
         // Output gradients and relevances at the last hidden layer: only position 0 is
         // non-zero, so they start compact, one row per block.

@@ -63,28 +63,6 @@ func layerNormBackward(dy: UnsafePointer<Float>, dt: UnsafeMutablePointer<Float>
     }
 }
 
-/// GELU with erf (BERT's `gelu`): `x · ½ · (1 + erf(x/√2))`; with `derivative`,
-/// also `gelu'(x) = ½ · (1 + erf(x/√2)) + x · φ(x)` for the backward passes
-/// (computed once per token here rather than once per target class).
-func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                 derivative: UnsafeMutablePointer<Float>?, count: Int) {
-    let invSqrt2: Float = 0.70710678118654752
-    let invSqrt2Pi: Float = 0.39894228040143268
-    if let derivative {
-        for i in 0..<count {
-            let v = x[i]
-            let cdf = 0.5 * (1 + erf(v * invSqrt2))
-            y[i] = v * cdf
-            derivative[i] = cdf + v * invSqrt2Pi * exp(-0.5 * v * v)
-        }
-    } else {
-        for i in 0..<count {
-            let v = x[i]
-            y[i] = v * 0.5 * (1 + erf(v * invSqrt2))
-        }
-    }
-}
-
 /// `d ⊙= gelu'(x)` in place, rows by segment; `derivative` rows are forward rows.
 /// Blocks of AttnLRP and CP-LRP take the identity rule instead (LXT 2.1's
 /// `identity` for non-linearities): `d ⊙= gelu(x) / (x + 1e-10)`.
@@ -109,15 +87,15 @@ func geluBackward(_ d: UnsafeMutablePointer<Float>, derivative: UnsafePointer<Fl
 @inline(__always)
 func identityRuleFactor(input x: Float, output y: Float) -> Float { y / (x + 1e-10) }
 
-/// `geluForward` eight lanes at a time, for integrated gradients' many
-/// interpolated inputs (where libm's scalar `erff` and `expf` took a sixth of
-/// the time): erf by the rational approximation of Eigen/XLA
+/// GELU with erf (BERT's `gelu`): `x · ½ · (1 + erf(x/√2))`; with `derivative`,
+/// also `gelu'(x) = ½ · (1 + erf(x/√2)) + x · φ(x)` for the backward passes
+/// (computed once per token here rather than once per target class).
+/// Eight lanes at a time (libm's scalar `erff` and `expf` were a fifth of the
+/// bundled model's forward pass): erf by the rational approximation of Eigen/XLA
 /// (`generic_fast_erf_float`, x clamped to ±4; GELU within 2.4e-7·max(1, |x|),
 /// checked against `erf` in the tests) and exp by Cephes' `expf` polynomial.
-/// The examples' own forward pass keeps `geluForward`, whose values the
-/// seed's methods are checked against.
-func geluForwardFast(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     derivative: UnsafeMutablePointer<Float>, count: Int) {
+func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                 derivative: UnsafeMutablePointer<Float>?, count: Int) {
     var i = 0
     while i < count {
         var v = SIMD8<Float>(repeating: 0)
@@ -127,28 +105,62 @@ func geluForwardFast(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>
         } else {
             for k in 0..<lanes { v[k] = x[i + k] }
         }
-        let (g, d) = gelu8(v)
+        let cdf = 0.5 * (1 + erf8(v * 0.70710678118654752))
+        let g = v * cdf
         if lanes == 8 {
             UnsafeMutableRawPointer(y + i).storeBytes(of: g, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(derivative + i).storeBytes(of: d, as: SIMD8<Float>.self)
         } else {
-            for k in 0..<lanes { y[i + k] = g[k]; derivative[i + k] = d[k] }
+            for k in 0..<lanes { y[i + k] = g[k] }
+        }
+        if let derivative {
+            let d = cdf + v * (0.39894228040143268 * exp8(-0.5 * v * v))
+            if lanes == 8 {
+                UnsafeMutableRawPointer(derivative + i).storeBytes(of: d, as: SIMD8<Float>.self)
+            } else {
+                for k in 0..<lanes { derivative[i + k] = d[k] }
+            }
         }
         i += 8
     }
 }
 
-/// GELU `x·Φ(x)` and its derivative `Φ(x) + x·φ(x)`, eight lanes.
+/// A softmax row in place: `row[j] = exp(row[j] − max) / Σ`, exp eight lanes at a time.
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, count t: Int) {
+    var m = row[0]
+    for j in 1..<t { m = max(m, row[j]) }
+    var sum: Float = 0, j = 0
+    let mv = SIMD8<Float>(repeating: m)
+    while j + 8 <= t {
+        let e = exp8(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) - mv)
+        UnsafeMutableRawPointer(row + j).storeBytes(of: e, as: SIMD8<Float>.self)
+        sum += e.sum()
+        j += 8
+    }
+    if j < t {
+        var v = SIMD8<Float>(repeating: -.infinity)
+        for k in j..<t { v[k - j] = row[k] }
+        let e = exp8(v - mv)
+        for k in j..<t { row[k] = e[k - j]; sum += e[k - j] }
+    }
+    let inv = 1 / sum
+    for j in 0..<t { row[j] *= inv }
+}
+
+/// `x` clamped to `[lo, hi]` lane by lane, as selects the compiler turns into
+/// vector min/max (the generic `pointwiseMin/Max` stayed calls).
 @inline(__always)
-func gelu8(_ v: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
-    let cdf = 0.5 * (1 + erf8(v * 0.70710678118654752))
-    let pdf = 0.39894228040143268 * exp8(-0.5 * v * v)
-    return (v * cdf, cdf + v * pdf)
+func clamp8(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
+    var r = x
+    for i in 0..<8 {
+        let v = x[i]
+        r[i] = v > hi ? hi : (v < lo ? lo : v)
+    }
+    return r
 }
 
 @inline(__always)
 func erf8(_ x0: SIMD8<Float>) -> SIMD8<Float> {
-    let x = pointwiseMax(pointwiseMin(x0, SIMD8(repeating: 4)), SIMD8(repeating: -4))
+    let x = clamp8(x0, -4, 4)
     let x2 = x * x
     var p = SIMD8<Float>(repeating: -2.72614225801306e-10)
     p = p * x2 + 2.77068142495902e-08
@@ -168,7 +180,7 @@ func erf8(_ x0: SIMD8<Float>) -> SIMD8<Float> {
 
 @inline(__always)
 func exp8(_ x0: SIMD8<Float>) -> SIMD8<Float> {
-    let x = pointwiseMax(pointwiseMin(x0, SIMD8(repeating: 88)), SIMD8(repeating: -87))
+    let x = clamp8(x0, -87, 88)
     // Round to nearest by the 1.5·2²³ shift (SIMD's generic rounding and Int32
     // conversion go lane by lane); m's low mantissa bits then hold n itself.
     let m = x * 1.44269504088896341 + 12582912

@@ -13,27 +13,39 @@
 enum DenseRelevance {
     static let eps: Float = 1e-7
 
-    /// `z[rows, 2·out] = [x·W⁺ᵀ + b⁺ + eps | x·W⁻ᵀ + b⁻ − eps]`, with `plusMinus [2·out, in]`.
+    /// `z[rows, parts·2·out]` = for every part `[x·W⁺ᵀ + b⁺ + eps | x·W⁻ᵀ + b⁻ − eps]`,
+    /// one sgemm on the stacked `plusMinus [parts·2·out, in]`.
     static func denominators(_ blas: Linear, _ dense: AlphaBetaWeights, x: UnsafePointer<Float>, rows: Int,
                              z: UnsafeMutablePointer<Float>) {
-        let o = dense.outFeatures
+        let width = dense.parts * 2 * dense.outFeatures
+        for r in 0..<rows { (z + r * width).update(from: dense.zBias, count: width) }
+        blas.gemm(transB: true, m: rows, n: width, k: dense.inFeatures, a: x, lda: dense.inFeatures,
+                  b: dense.plusMinus, ldb: dense.inFeatures, beta: 1, c: z, ldc: width)
+    }
+
+    /// The dense layers' forward when LRP follows: the denominators `z`
+    /// (kept for `propagate`), and the output `y[rows, parts·out] = zp + zn`,
+    /// which is `x·Wᵀ + b` (`W⁺ + W⁻ = W`, `b⁺ + b⁻ = b`, the eps terms cancel)
+    /// to float32 rounding: one product on the stacked weights serves both.
+    static func forward(_ blas: Linear, _ dense: AlphaBetaWeights, x: UnsafePointer<Float>, rows: Int,
+                        z: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        denominators(blas, dense, x: x, rows: rows, z: z)
+        let o = dense.outFeatures, parts = dense.parts
         for r in 0..<rows {
-            let zr = z + r * 2 * o
-            for j in 0..<o {
-                zr[j] = dense.biasPlus.p[j] + eps
-                zr[o + j] = dense.biasMinus.p[j] - eps
+            for k in 0..<parts {
+                let zr = z + (r * parts + k) * 2 * o, yr = y + (r * parts + k) * o
+                for j in 0..<o { yr[j] = zr[j] + zr[o + j] }
             }
         }
-        blas.gemm(transB: true, m: rows, n: 2 * o, k: dense.inFeatures, a: x, lda: dense.inFeatures,
-                  b: dense.plusMinus.p, ldb: dense.inFeatures, beta: 1, c: z, ldc: 2 * o)
     }
 
     /// Relevance at the input of `dense` for the relevance `r` at its output,
-    /// for every segment (rows of `r` and `rin` by segment; of `x` and `z` by forward row).
+    /// for every segment (rows of `r` and `rin` by segment; of `x` and `z` by forward row;
+    /// `z`'s rows `ldz` apart: a part of stacked denominators).
     /// With `accumulate`, the result is added to `rin` (the residual's share is already there).
     static func propagate(_ blas: Linear, _ dense: AlphaBetaWeights, segments: [Segment],
                           x: UnsafePointer<Float>,                // [N, in] forward rows
-                          z: UnsafePointer<Float>,                // [N, 2·out] from `denominators`
+                          z: UnsafePointer<Float>, ldz: Int,      // [N, 2·out] from `denominators`
                           r: UnsafePointer<Float>, ldr: Int,      // [M, out]
                           rin: UnsafeMutablePointer<Float>,       // [M, in]
                           accumulate: Bool,
@@ -45,7 +57,7 @@ enum DenseRelevance {
         for seg in segments {
             for i in 0..<seg.rows {
                 let rr = r + (seg.row + i) * ldr, sr = s + (seg.row + i) * 2 * o
-                let zr = z + (seg.forwardRow + i) * 2 * o
+                let zr = z + (seg.forwardRow + i) * ldz
                 for j in 0..<o {
                     // A sum can still round to exactly zero; the eps it was meant to carry keeps it finite.
                     let zp = zr[j], zn = zr[o + j]
@@ -55,7 +67,7 @@ enum DenseRelevance {
             }
         }
         // c = 0.5·sp·W⁺ + 0.5·sn·W⁻ in one product over the stacked weights.
-        blas.gemm(m: rows, n: n, k: 2 * o, alpha: 0.5, a: s, lda: 2 * o, b: dense.plusMinus.p, ldb: n, c: c, ldc: n)
+        blas.gemm(m: rows, n: n, k: 2 * o, alpha: 0.5, a: s, lda: 2 * o, b: dense.plusMinus, ldb: n, c: c, ldc: n)
         for seg in segments {
             var sumR = 0.0, sumAbs = 0.0
             for i in 0..<seg.rows {
@@ -83,10 +95,11 @@ enum DenseRelevance {
     /// The same rule for one vector (classifier and pooler, sums over `[H]`), in Double.
     static func propagate(_ dense: AlphaBetaWeights, x: [Double], r: [Double]) -> [Double] {
         let o = dense.outFeatures, n = dense.inFeatures
-        let wp = dense.plusMinus.p, wn = dense.plusMinus.p + o * n
+        precondition(dense.parts == 1)
+        let wp = dense.plusMinus, wn = dense.plusMinus + o * n
         var sp = [Double](repeating: 0, count: o), sn = sp
         for j in 0..<o {
-            var zp = Double(dense.biasPlus.p[j]) + Double(eps), zn = Double(dense.biasMinus.p[j]) - Double(eps)
+            var zp = Double(dense.biasPlus[j]) + Double(eps), zn = Double(dense.biasMinus[j]) - Double(eps)
             let pr = wp + j * n, nr = wn + j * n
             for i in 0..<n { zp += Double(pr[i]) * x[i]; zn += Double(nr[i]) * x[i] }
             sp[j] = 0.5 * r[j] / zp

@@ -12,6 +12,13 @@ final class FloatBuffer: @unchecked Sendable {
         pointer.initialize(repeating: 0, count: capacity)
     }
 
+    /// Storage its owner fills at once (model weights): not written first,
+    /// so that each page is touched once.
+    init(uninitializedCount count: Int) {
+        capacity = max(count, 1)
+        pointer = .allocate(capacity: capacity)
+    }
+
     convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }

@@ -85,23 +85,47 @@ final class RuleKernelTests: XCTestCase {
 }
 
 final class FastGELUTests: XCTestCase {
-    /// Integrated gradients' vectorised GELU against libm's, over the range
-    /// activations take and beyond: absolute error within a few float32 ulps of max(1, |x|).
+    /// The vectorised GELU against libm's `erf` and `exp` (BERT's formula in
+    /// float32), over the range activations take and beyond: absolute error
+    /// within a few float32 ulps of max(1, |x|); without the derivative, the same values.
     func testFastGELUAgreesWithLibm() {
         let n = 24_001
-        let x = FloatBuffer(count: n), y = FloatBuffer(count: n), d = FloatBuffer(count: n)
-        let y0 = FloatBuffer(count: n), d0 = FloatBuffer(count: n)
+        let x = FloatBuffer(count: n), y = FloatBuffer(count: n), d = FloatBuffer(count: n), y1 = FloatBuffer(count: n)
         for i in 0..<n { x.p[i] = -12 + 24 * Float(i) / Float(n - 1) }
-        geluForward(x.p, y0.p, derivative: d0.p, count: n)
-        geluForwardFast(x.p, y.p, derivative: d.p, count: n)
+        geluForward(x.p, y.p, derivative: d.p, count: n)
+        geluForward(x.p, y1.p, derivative: nil, count: n)
         var worstY: Float = 0, worstD: Float = 0
         for i in 0..<n {
-            let scale = max(1, abs(x.p[i]))
-            worstY = max(worstY, abs(y.p[i] - y0.p[i]) / scale)
-            worstD = max(worstD, abs(d.p[i] - d0.p[i]) / scale)
+            let v = x.p[i], scale = max(1, abs(v))
+            let cdf = 0.5 * (1 + erf(v * 0.70710678118654752))
+            worstY = max(worstY, abs(y.p[i] - v * cdf) / scale)
+            worstD = max(worstD, abs(d.p[i] - (cdf + v * 0.39894228040143268 * exp(-0.5 * v * v))) / scale)
+            XCTAssertEqual(y1.p[i], y.p[i])
         }
         print("fast GELU: worst error \(worstY), derivative \(worstD)")
         XCTAssertLessThan(worstY, 5e-7)   // a few float32 ulps
         XCTAssertLessThan(worstD, 5e-7)
+    }
+
+    /// The vectorised softmax against libm's `exp` in Double, rows of 1 to 40
+    /// (whole and partial lanes), scores up to ±30: within 4e-7 relative of each probability
+    /// (the scores less their maximum rounded to float32 as the kernel rounds them).
+    func testSoftmaxRowAgreesWithLibm() {
+        var rng = SplitMix(seed: 7)
+        var worst = 0.0
+        for t in 1...40 {
+            let row = FloatBuffer(count: t)
+            for j in 0..<t { row.p[j] = Float(60 * rng.nextUniform() - 30) }
+            let scores = (0..<t).map { row.p[$0] }
+            softmaxRow(row.p, count: t)
+            // x − max is rounded to float32 in any float32 softmax (the libm loop's too).
+            let m = scores.max()!, e = scores.map { Foundation.exp(Double($0 - m)) }, sum = e.reduce(0, +)
+            for j in 0..<t {
+                let p = e[j] / sum
+                worst = max(worst, abs(Double(row.p[j]) - p) / max(p, 1e-30))
+            }
+        }
+        print("softmax: worst relative error \(worst)")
+        XCTAssertLessThan(worst, 4e-7)
     }
 }

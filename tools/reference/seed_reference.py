@@ -28,7 +28,6 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import BertTokenizerFast
 
 from texts import read_texts  # beside this file
 
@@ -147,6 +146,7 @@ def main(argv):
         print("usage: seed_reference.py SEED_DIR MODEL_DIR TEXTS_JSONL MAX_LEN OUT_JSONL [ID ...]", file=sys.stderr)
         sys.exit(2)
     seed_dir, model_dir, texts, max_len, out_path = argv[1:6]
+    from transformers import BertTokenizerFast  # only here: tools/bench/seed_speed.py imports this file without it
     torch.set_num_threads(1)
     seed = load_seed(seed_dir)
     tok = BertTokenizerFast.from_pretrained(model_dir)
