@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way: bertlrp-batch -> Pipeline (+ IO for convert);
-// Pipeline -> Tokenizer, Inference, IO; Inference -> IO. Only Inference
+// Pipeline -> Tokenizer, Inference, IO; Inference -> ModelFiles (IO's model files). Only Inference
 // touches BLAS, only IO touches zstd and ISA-L.
 let package = Package(
     name: "bertlrp-batch",
@@ -21,9 +21,11 @@ let package = Package(
         // processor's CRC and carry-less multiply instructions.
         .systemLibrary(name: "CIsal", path: "Sources/CIsal", pkgConfig: "libisal",
                        providers: [.apt(["libisal-dev"])]),
-        .target(name: "IO", dependencies: ["CZstd", "CIsal"]),
+        // config.json, safetensors and mapped files: what the engine reads a model with.
+        .target(name: "ModelFiles"),
+        .target(name: "IO", dependencies: ["ModelFiles", "CZstd", "CIsal"]),
         .target(name: "Tokenizer"),
-        .target(name: "Inference", dependencies: ["IO", "COpenBLAS"]),
+        .target(name: "Inference", dependencies: ["ModelFiles", "COpenBLAS"]),
         .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),
         // The seed's experiments over finished runs (evaluate, words): beside Pipeline, not over it.
         .target(name: "Analysis", dependencies: ["IO", "Tokenizer", "Inference"]),

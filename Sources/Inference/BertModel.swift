@@ -1,5 +1,5 @@
 import Foundation
-import IO
+import ModelFiles
 
 /// What the seed's alpha-beta rule (`backprop_lrp_fc` in code/util/lrp.py)
 /// needs of `parts` dense layers of one shape that read the same input

@@ -1,5 +1,5 @@
 import Foundation
-import IO
+import ModelFiles
 
 /// The fields of `config.json` the engine uses (CONTRACT.md section 1).
 public struct ModelConfig: Sendable, Equatable {

@@ -213,12 +213,8 @@ public final class StdoutSink: RecordSink, @unchecked Sendable {
     }
 
     private func flush() throws {
-        var off = 0
-        while off < buffer.count {
-            let n = buffer.withUnsafeBytes { Foundation.write(1, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw OutputError.cannotWrite(file: "standard output", reason: String(cString: strerror(errno))) }
-            off += n
+        if let code = buffer.withUnsafeBytes({ writeAll(1, $0) }) {
+            throw OutputError.cannotWrite(file: "standard output", reason: errorText(code))
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -232,14 +228,6 @@ public final class StdoutSink: RecordSink, @unchecked Sendable {
 /// a shard its manifest does not list, and any input found in the output
 /// directory (under whatever name or link).
 public enum RunDirectory {
-    static func isTemporaryShardName(_ name: String) -> Bool {
-        name.hasPrefix(".part-") && name.hasSuffix(".jsonl.zst.tmp")
-    }
-
-    static func isShardName(_ name: String) -> Bool {
-        name.hasPrefix("part-") && name.hasSuffix(".jsonl.zst")
-    }
-
     /// Lock files held by this process (one per output directory), released
     /// by the kernel when the process ends, however it ends.
     nonisolated(unsafe) private static var heldLocks: [String: Int32] = [:]
@@ -367,7 +355,7 @@ public enum RunDirectory {
             throw refuse("inputs differ (the run read \(manifest.inputs.count): \(manifest.inputs.joined(separator: " ")); now \(inputs.count): \(inputs.joined(separator: " ")))")
         }
         let listed = Set(manifest.shards.map(\.file))
-        let strangers = names.filter { isShardName($0) && !listed.contains($0) }
+        let strangers = names.filter { ShardName.isShard($0) && !listed.contains($0) }
         if !strangers.isEmpty {
             throw refuse("\(dir.path) holds \(describeEntries(strangers, in: dir)) that its manifest does not list (not written by this run); move them away first")
         }
@@ -429,7 +417,7 @@ public enum RunDirectory {
             // Our own files only: shards the manifest listed, then dropped, and unfinished temporary shards.
             let keep = Set(plan.kept.map(\.file))
             let ours = Set(plan.manifest.shards.map(\.file)).subtracting(keep)
-            for name in entries(dir) ?? [] where ours.contains(name) || isTemporaryShardName(name) {
+            for name in entries(dir) ?? [] where ours.contains(name) || ShardName.isTemporary(name) {
                 try? FileManager.default.removeItem(at: dir.appendingPathComponent(name))
             }
             try manifest.write(directory: dir)

@@ -151,16 +151,6 @@ struct Tokenize: ParsableCommand {
 
     /// write(2) until done (a closed pipe ends the process by SIGPIPE, as for any filter).
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                done += n
-            }
-        }
+        _ = bytes.withUnsafeBytes { IO.writeAll(fd, $0) }
     }
 }

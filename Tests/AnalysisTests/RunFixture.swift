@@ -49,7 +49,7 @@ func writeRun(_ dir: URL, model: URL, methods: [String], maxSeqLength: Int = 64,
         lines += o
         _ = i
     }
-    let shard = dir.appendingPathComponent(RunManifest.shardFileName(0))
+    let shard = dir.appendingPathComponent(ShardName.of(0))
     try Data(try Zstd.compress(lines)).write(to: shard)
     let count = lines.split(separator: 0x0a).count
     var identityModel = try ModelIdentity.compute(directory: model, labels: [])

@@ -332,14 +332,8 @@ public enum CheckpointConverter {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ConversionError.output(path: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        try data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw ConversionError.output(path: path, reason: "cannot write: \(String(cString: strerror(errno)))") }
-                done += n
-            }
+        if let code = data.withUnsafeBytes({ writeAll(fd, $0) }) {
+            throw ConversionError.output(path: path, reason: "cannot write: \(errorText(code))")
         }
     }
 

@@ -10,8 +10,24 @@ public enum OutputError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    static func errno(_ file: String, _ what: String) -> OutputError {
-        .cannotWrite(file: file, reason: "\(what): \(String(cString: strerror(Foundation.errno)))")
+    static func errno(_ file: String, _ what: String, code: Int32 = Foundation.errno) -> OutputError {
+        .cannotWrite(file: file, reason: "\(what): \(errorText(code))")
+    }
+}
+
+/// The names of a run directory's shard files, in one place: `part-00000.jsonl.zst`,
+/// `part-00001.jsonl.zst`, ...; a shard being written is `.part-NNNNN.jsonl.zst.tmp`.
+public enum ShardName {
+    public static func of(_ number: Int) -> String {
+        "part-" + String(repeating: "0", count: max(0, 5 - String(number).count)) + String(number) + ".jsonl.zst"
+    }
+
+    public static func temporary(_ name: String) -> String { "." + name + ".tmp" }
+
+    public static func isShard(_ name: String) -> Bool { name.hasPrefix("part-") && name.hasSuffix(".jsonl.zst") }
+
+    public static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".part-") && name.hasSuffix(".jsonl.zst.tmp")
     }
 }
 
@@ -31,13 +47,7 @@ final class OutputFile {
     deinit { if fd >= 0 { _ = Foundation.close(fd) } }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var off = 0
-        while off < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw OutputError.errno(path, "write failed") }
-            off += n
-        }
+        if let code = writeAll(fd, bytes) { throw OutputError.errno(path, "write failed", code: code) }
         bytesWritten += bytes.count
     }
 
@@ -71,8 +81,8 @@ public final class ShardWriter {
     public init(directory: URL, number: Int, level: Int32 = 3) throws {
         self.directory = directory
         self.number = number
-        self.fileName = RunManifest.shardFileName(number)
-        self.tmpURL = directory.appendingPathComponent("." + fileName + ".tmp")
+        self.fileName = ShardName.of(number)
+        self.tmpURL = directory.appendingPathComponent(ShardName.temporary(fileName))
         self.file = try OutputFile(path: tmpURL.path)
         let file = self.file
         compressor = try ZstdCompressor(name: tmpURL.path, level: level) { [unowned self] bytes in

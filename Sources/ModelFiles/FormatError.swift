@@ -38,20 +38,3 @@ public func systemReason(_ error: Error) -> String {
     }
     return ns.localizedDescription
 }
-
-/// `mkdir -p`: creates `path` and its missing parents. Returns nil, or the
-/// system's reason for the first component that could not be made ("Not a
-/// directory" where a file stands in the way, which Foundation reports only
-/// as an unknown error).
-public func makeDirectories(_ path: String) -> String? {
-    var prefix = path.hasPrefix("/") ? "/" : ""
-    for component in path.split(separator: "/") {
-        prefix += component
-        if mkdir(prefix, 0o777) != 0 && errno != EEXIST { return String(cString: strerror(errno)) }
-        var st = stat()
-        if stat(prefix, &st) != 0 { return String(cString: strerror(errno)) }
-        if (st.st_mode & S_IFMT) != S_IFDIR { return "\(prefix) is not a directory" }
-        prefix += "/"
-    }
-    return nil
-}

@@ -62,9 +62,6 @@ public struct RunManifest: Codable, Equatable, Sendable {
         case errorsBytes = "errors_bytes", errorsSha256 = "errors_sha256", mergedFrom = "merged_from", updated
     }
 
-    public static func shardFileName(_ number: Int) -> String {
-        "part-" + String(repeating: "0", count: max(0, 5 - String(number).count)) + String(number) + ".jsonl.zst"
-    }
 
     public static func read(directory: URL) throws -> RunManifest {
         let url = directory.appendingPathComponent(fileName)
@@ -251,18 +248,10 @@ public enum AtomicFile {
         let tmp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".tmp")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw OutputError.errno(tmp.path, "cannot create") }
-        var ok = data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { return false }
-                off += n
-            }
-            return true
-        }
-        ok = ok && fsync(fd) == 0
+        var failure = data.withUnsafeBytes { writeAll(fd, $0) }
+        if failure == nil && fsync(fd) != 0 { failure = errno }
         close(fd)
-        guard ok else { throw OutputError.errno(tmp.path, "write failed") }
+        if let failure { throw OutputError.errno(tmp.path, "write failed", code: failure) }
         try rename(tmp, to: url)
     }
 

@@ -31,12 +31,12 @@ public final class SafeTensorsWriter {
     private let file: Output
     private var written = 0 // data bytes appended so far
     private let dataSize: Int
-    /// Buffers filled here and written by the background thread, in turn:
+    /// Buffers filled here and written by the background queue, in turn:
     /// while it writes one, the caller fills the next.
     private var slots: [Slot]
     private var current = 0
     private var buffered = 0
-    private let thread = SerialThread()
+    private let jobs = SerialJobs()
     private static let bufferSize = 4 << 20
 
     private struct Slot {
@@ -81,7 +81,7 @@ public final class SafeTensorsWriter {
     }
 
     deinit {
-        thread.stop()
+        jobs.stop()
         for s in slots { s.memory.deallocate() }
     }
 
@@ -99,7 +99,7 @@ public final class SafeTensorsWriter {
 
     /// A contiguous area of `count` bytes (any size) to fill in place and
     /// then commit with `commit(count)`: the bytes go from there to the file
-    /// with no further copy, written by the background thread.
+    /// with no further copy, written by the background queue.
     public func reserve(_ count: Int) throws -> UnsafeMutableRawBufferPointer {
         if buffered + count > slots[current].capacity {
             try submitCurrent()
@@ -126,29 +126,29 @@ public final class SafeTensorsWriter {
     /// Checks every declared byte was written, waits for the writes, closes.
     public func finish() throws {
         try submitCurrent()
-        try thread.drain()
+        try jobs.drain()
         guard written == dataSize else {
             throw IOFormatError.truncated(file: path, detail: "wrote \(written) of \(dataSize) tensor bytes")
         }
         try file.finish()
     }
 
-    /// Hands the filled part of the current buffer to the thread and moves to
+    /// Hands the filled part of the current buffer to the queue and moves to
     /// the next buffer once its previous write is done. Throws the first
     /// write error as soon as it is known.
     private func submitCurrent() throws {
-        if let error = thread.error { throw error }
+        if let error = jobs.error { throw error }
         guard buffered > 0 else { return }
         let bytes = UnsafeRawBufferPointer(start: slots[current].memory, count: buffered)
         let file = self.file
-        slots[current].ticket = thread.submit { try file.writeAll(bytes) }
+        slots[current].ticket = jobs.submit { try file.writeAll(bytes) }
         buffered = 0
         current = (current + 1) % slots.count
-        thread.wait(for: slots[current].ticket)
+        jobs.wait(for: slots[current].ticket)
     }
 
     /// The output descriptor; used by the caller's thread for the header and
-    /// then only by the background thread.
+    /// then only by the background queue.
     private final class Output: @unchecked Sendable {
         var fd: Int32
         let path: String
@@ -161,15 +161,7 @@ public final class SafeTensorsWriter {
         deinit { if fd >= 0 { close(fd) } }
 
         func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-            var done = 0
-            while done < bytes.count {
-                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw IOFormatError.unwritable(file: path, reason: String(cString: strerror(errno)))
-                }
-                done += n
-            }
+            if let code = IO.writeAll(fd, bytes) { throw IOFormatError.unwritable(file: path, reason: errorText(code)) }
         }
 
         func finish() throws {

@@ -2,14 +2,14 @@ import Foundation
 
 /// The model's shape from a Hugging Face `config.json` or a Google
 /// `bert_config.json` (same field names), and the `config.json` written
-/// into the model directory (CONTRACT.md section 1). The one reader of these
+/// into the model directory (docs/CONTRACT.md section 1; written by IO's converter). The one reader of these
 /// files: the engine (Inference's `ModelConfig`) and the converter both take
 /// their shape, bounds and classes from here, and the tensor table below is
 /// the one list of names and shapes both check a checkpoint against.
 public struct BertConfig {
     public let file: String
     /// Every field of the source file, carried over to the output.
-    let fields: [String: Any]
+    package let fields: [String: Any]
     public let hiddenSize: Int
     public let layers: Int
     public let heads: Int
@@ -75,26 +75,7 @@ public struct BertConfig {
         return try BertConfig(file: path, fields: fields)
     }
 
-    /// The converter's config: `explicit`, else `config.json` or `bert_config.json` in `dir`.
-    static func load(_ explicit: URL?, beside dir: String) throws -> BertConfig {
-        let fm = FileManager.default
-        let path: String
-        if let explicit {
-            path = explicit.path
-            guard fm.fileExists(atPath: path) else { throw ConversionError.badConfig(file: path, reason: "no such config file") }
-        } else {
-            let candidates = ["config.json", "bert_config.json"].map { (dir as NSString).appendingPathComponent($0) }
-            guard let found = candidates.first(where: { fm.fileExists(atPath: $0) }) else {
-                throw ConversionError.badConfig(file: dir, reason: "no config.json or bert_config.json beside the checkpoint; give --config")
-            }
-            path = found
-        }
-        do { return try read(file: path) } catch let e as Invalid {
-            throw ConversionError.badConfig(file: e.file, reason: e.reason)
-        }
-    }
-
-    init(file path: String, fields: [String: Any]) throws {
+    package init(file path: String, fields: [String: Any]) throws {
         func bad(_ reason: String) -> Invalid { Invalid(file: path, reason: reason) }
         // A whole number within the limits (JSON numbers arrive as doubles:
         // 1e12 and 2^62 are checked as such, never converted unchecked).
@@ -256,30 +237,4 @@ public struct BertConfig {
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0.shape) })
     }
 
-    /// The source's fields plus what the contract requires, with the class names.
-    func write(to path: String, labels: [String]) throws {
-        var out = fields
-        out["model_type"] = "bert"
-        out["architectures"] = ["BertForSequenceClassification"]
-        if out["layer_norm_eps"] == nil { out["layer_norm_eps"] = 1e-12 }
-        if out["hidden_act"] == nil { out["hidden_act"] = "gelu" }
-        var id2label: [String: String] = [:]
-        var label2id: [String: Int] = [:]
-        for (i, name) in labels.enumerated() {
-            id2label[String(i)] = name
-            label2id[name] = i
-        }
-        out["id2label"] = id2label
-        out["label2id"] = label2id
-        out.removeValue(forKey: "num_labels")
-        do {
-            var data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
-            data.append(0x0A)
-            try CheckpointConverter.writeFile(data, to: path)
-        } catch let error as ConversionError {
-            throw error
-        } catch {
-            throw ConversionError.output(path: path, reason: "cannot write: \(systemReason(error))")
-        }
-    }
 }
