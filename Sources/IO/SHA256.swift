@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// SHA-256 (FIPS 180-4), streaming. Used for shard checksums and the model
 /// hash in the manifest; written out here because Foundation on Linux has no

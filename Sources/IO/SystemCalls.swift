@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import ModelFiles
 
 /// `write(2)` until every byte is out, through interrupted and partial
 /// writes: the one write loop of the tool (shards, checkpoints, standard

@@ -1,5 +1,6 @@
 import CZstd
 import Foundation
+import ModelFiles
 
 /// The one file that calls ZSTD_*: streaming compression into any sink
 /// (shards), streaming decompression from any byte source (`.zst` inputs),

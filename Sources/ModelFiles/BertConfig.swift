@@ -52,7 +52,7 @@ public struct BertConfig {
         return "no id2label or num_labels: 2, LABEL_0 and LABEL_1"
     }
 
-    var summary: String {
+    package var summary: String {
         "hidden_size \(hiddenSize), num_hidden_layers \(layers), intermediate_size \(intermediateSize), vocab_size \(vocabSize)"
     }
 
@@ -231,7 +231,7 @@ public struct BertConfig {
     }
 
     /// `tensorShapes` of this config, by name (the converter's lookup).
-    func expectedShapes(numClasses: Int) -> [String: [Int]] {
+    package func expectedShapes(numClasses: Int) -> [String: [Int]] {
         let list = Self.tensorShapes(hidden: hiddenSize, layers: layers, intermediate: intermediateSize, vocab: vocabSize,
                                      maxPositions: maxPositions, typeVocab: typeVocabSize, numClasses: numClasses)
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0.shape) })

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// Options of `bertlrp-batch convert` (CONTRACT.md section 4).
 public struct ConversionOptions: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// The converter's side of config.json: finding the source's config and
 /// writing the model directory's.

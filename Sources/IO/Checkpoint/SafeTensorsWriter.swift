@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import ModelFiles
 
 /// Writes a safetensors file front to back without holding the tensors: the
 /// header (all names, shapes and offsets) first, then each tensor's bytes in

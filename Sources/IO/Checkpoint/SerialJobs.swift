@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ModelFiles
 
 /// One serial Dispatch queue that runs submitted jobs in order: the safetensors
 /// writer's writes, so that they overlap the reading, checksumming and
@@ -24,6 +25,9 @@ final class SerialJobs: @unchecked Sendable {
         submitted += 1
         let ticket = submitted
         condition.unlock()
+        // The job runs on the queue alone; the caller waits for its ticket
+        // before touching what it uses.
+        nonisolated(unsafe) let job = job
         queue.async { [self] in
             condition.lock()
             let skip = failure != nil || cancelled

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// A TensorFlow V2 checkpoint (TensorBundle): `PREFIX.index`, a LevelDB-style
 /// sorted table mapping tensor names to `BundleEntryProto`s, plus the data

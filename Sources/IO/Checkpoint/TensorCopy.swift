@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// Reusable buffers for whole-tensor work (transposes, strided torch views),
 /// decoded chunks and bytes read from the checkpoint; grown as needed, freed

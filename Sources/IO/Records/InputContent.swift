@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// One input as a run read it: its raw bytes' length and SHA-256 (what
 /// `sha256sum` prints; for a `.zst` input the compressed file). Part of a

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// The raw text of a JSON object's members, for what a parsed value loses:
 /// JSONSerialization turns `1234567890123456789` into a Double (2^53 and

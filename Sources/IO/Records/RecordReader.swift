@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// One input record (CONTRACT.md section 2).
 public struct InputRecord: Sendable, Equatable {

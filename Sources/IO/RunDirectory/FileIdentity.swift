@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// Which file a path names, links followed: its device and inode. Two paths
 /// name one file exactly when these agree, however they are spelled

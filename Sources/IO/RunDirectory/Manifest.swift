@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// `DIR/manifest.json`: what a run computed and which shards are finished.
 ///

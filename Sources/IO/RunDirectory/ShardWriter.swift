@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 
 /// Errors writing a run's output; each names the file.
 public enum OutputError: Error, CustomStringConvertible, Equatable {
