@@ -490,7 +490,7 @@ function main() {
     if (shown != PAGE) p.set("shown", String(shown));
     if ($("w-method").value != methods[0]) p.set("words", $("w-method").value);
     var h = p.toString();
-    try { history.replaceState(null, "", h ? "#" + h : location.pathname + location.search); } catch (e) { /* a file: URL may refuse; the filters still apply */ }
+    try { history.replaceState(null, "", h ? "#" + h : location.pathname + location.search); } catch (e) { /* a local page may refuse; the filters still apply */ }
   }
   function changed() { shown = PAGE; render(); writeFragment(); }
   function applyFragment() {
