@@ -24,7 +24,7 @@ public enum ReportData {
     /// The sample's groups, in the order the page shows them.
     public static let groups: [(name: String, description: String)] = [
         ("misclassified", "every record whose label is not the predicted class, most confident first (as many as fit)"),
-        ("least confident", "of the rest, half of the remaining places: the lowest probability of the predicted class first"),
+        ("least confident", "of the rest, the lowest probability of the predicted class first, in half of the remaining places (at most half of the rest)"),
         ("random", "the other remaining places: a seeded random sample of the rest, in input order"),
     ]
 
@@ -49,7 +49,7 @@ public enum ReportData {
         var taken = Set(chosen)
         let remaining = budget - chosen.count
         let rest = all.filter { !taken.contains($0) }
-        chosen = Array(rest.sorted { conf($0) < conf($1) || (conf($0) == conf($1) && $0 < $1) }.prefix((remaining + 1) / 2))
+        chosen = Array(rest.sorted { conf($0) < conf($1) || (conf($0) == conf($1) && $0 < $1) }.prefix(min(remaining + 1, rest.count + 1) / 2))
         out += chosen.map { (indices[$0], 1) }
         taken.formUnion(chosen)
         var g = SeededGenerator(seed: seed)

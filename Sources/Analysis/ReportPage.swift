@@ -74,7 +74,7 @@ table.aopc td.iv { padding: 0 4px; }
 table.aopc td.iv svg { display: block; }
 .cm td.n { min-width: 64px; text-align: center; font-weight: 600; }
 .grid2 { display: flex; flex-wrap: wrap; gap: 16px 40px; align-items: flex-start; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 10px 14px; margin: 8px 0 4px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px 14px; margin: 8px 0 4px; }
 .chart { border: 1px solid var(--rule); border-radius: 6px; padding: 4px 4px 0; break-inside: avoid; }
 .chart svg { display: block; width: 100%; height: auto; }
 svg text { font: 11px var(--sans); fill: var(--muted); }
@@ -285,7 +285,7 @@ function main() {
     var most = 1; C.confusion.forEach(function (r) { r.forEach(function (v) { most = Math.max(most, v); }); });
     var cm = "<div class=scroll><table class=cm><caption>Rows: gold label; columns: predicted class; shade: count.</caption><thead><tr><th scope=col>gold \\ predicted</th>" + names.map(function (n) { return "<th scope=col>" + esc(n) + "</th>"; }).join("") + "</tr></thead><tbody>";
     C.confusion.forEach(function (r, i) {
-      cm += "<tr><th scope=row>" + esc(names[i]) + "</th>" + r.map(function (v, j) { var t = v / most; return "<td class=n style=\"background:" + rgb(seqColor(t * 0.85)) + ";color:" + (t > 0.5 ? "#fff" : "#1b1b1b") + "\" title=\"gold " + esc(names[i]) + ", predicted " + esc(names[j]) + ": " + v + "\">" + v + "</td>"; }).join("") + "</tr>";
+      cm += "<tr><th scope=row>" + esc(names[i]) + "</th>" + r.map(function (v, j) { var t = v / most; return "<td class=n style=\"background:" + rgb(seqColor(t * 0.85)) + ";color:" + (t * 0.85 > 0.62 ? "#fff" : "#1b1b1b") + "\" title=\"gold " + esc(names[i]) + ", predicted " + esc(names[j]) + ": " + v + "\">" + v + "</td>"; }).join("") + "</tr>";
     });
     cm += "</tbody></table></div>";
     $("classification").innerHTML = "<div class=grid2><div><h3>Classification report</h3>" + report + "</div><div><h3>Confusion matrix</h3>" + cm + "</div></div>";
@@ -476,6 +476,7 @@ function main() {
     var f = readControls(), hits = R.filter(function (x) { return matches(x, f); });
     var list = $("list"), avail = Math.max(120, list.clientWidth - parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--lab")) - 4);
     var n = Math.min(shown, hits.length);
+    list.setAttribute("data-width", String(Math.round(avail)));
     list.innerHTML = hits.slice(0, n).map(function (x) { return recordHTML(x, f.view, avail); }).join("");
     $("status").textContent = hits.length ? "Showing " + n + " of " + hits.length + " matching records (" + R.length + " in the page)." : "No record matches these filters.";
     var more = $("more");
@@ -514,11 +515,14 @@ function main() {
   $("more").addEventListener("click", function () { shown += PAGE; render(); writeFragment(); });
   $("w-method").addEventListener("change", function () { renderWords(this.value); writeFragment(); });
   window.addEventListener("hashchange", applyFragment);
-  var lastWidth = $("list").clientWidth, timer = 0;
-  window.addEventListener("resize", function () {
-    clearTimeout(timer);
-    timer = setTimeout(function () { if ($("list").clientWidth != lastWidth) { lastWidth = $("list").clientWidth; render(); } }, 150);
-  });
+  // The heatmap lines are packed to the list's width: packed again when it changes.
+  var lastWidth = $("list").clientWidth, pending = false;
+  function refit() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; if ($("list").clientWidth != lastWidth) { lastWidth = $("list").clientWidth; render(); } });
+  }
+  if (window.ResizeObserver) new ResizeObserver(refit).observe($("list")); else window.addEventListener("resize", refit);
 
   renderWords(methods[0]);
   if (!applyFragment()) render();
