@@ -9,8 +9,9 @@ public struct ReportOptions {
     public var seed: UInt64 = 1
     /// Words shown at the top and at the bottom per method and class.
     public var top = 15
-    /// The words ranking's `--min-count`.
-    public var minCount = 0
+    /// The words ranking's `--min-count` (2: a word seen once or twice is
+    /// its sentence's top word by chance as often as not).
+    public var minCount = 2
     /// The name and version of the tool writing the page.
     public var tool = ""
     public init() {}

@@ -74,7 +74,7 @@ table.aopc td.iv { padding: 0 4px; }
 table.aopc td.iv svg { display: block; }
 .cm td.n { min-width: 64px; text-align: center; font-weight: 600; }
 .grid2 { display: flex; flex-wrap: wrap; gap: 16px 40px; align-items: flex-start; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px 14px; margin: 8px 0 4px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 10px 14px; margin: 8px 0 4px; }
 .chart { border: 1px solid var(--rule); border-radius: 6px; padding: 4px 4px 0; break-inside: avoid; }
 .chart svg { display: block; width: 100%; height: auto; }
 svg text { font: 11px var(--sans); fill: var(--muted); }
@@ -157,6 +157,8 @@ button:hover { background: #eef2f8; }
   form.filters label { flex: 1 1 40%; }
   form.filters select, form.filters input { width: 100%; }
   .words-cards { grid-template-columns: 1fr; }
+  .charts { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
+  th, td { padding: 4px 6px; }
   .legend .scale { grid-template-columns: auto 120px auto; }
 }
 @media print {

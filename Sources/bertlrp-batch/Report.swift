@@ -35,8 +35,8 @@ struct Report: ParsableCommand {
     @Option(help: "Words shown at the top and at the bottom per method and class.")
     var top = 15
 
-    @Option(name: .customLong("min-count"), help: "Only tokens seen more than N times in the words tables (the seed's min_freq).")
-    var minCount = 0
+    @Option(name: .customLong("min-count"), help: "Only tokens seen more than N times in the words tables (the seed's min_freq; 0 is the seed's, words' default).")
+    var minCount = 2
 
     func validate() throws {
         guard records >= 1 else { throw ValidationError("--records \(records): at least 1") }
