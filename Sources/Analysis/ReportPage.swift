@@ -209,7 +209,7 @@ button:hover { background: #eef2f8; }
 <script>
 "use strict";
 (function () {
-  var failures = 0;
+  var started = performance.now(), failures = 0;
   function recordError(message) {
     failures += 1;
     var box = document.getElementById("script-errors");
@@ -259,7 +259,7 @@ function main() {
   // ---- header and summary
   document.title = "Report: " + S.run + " (bertlrp-batch)";
   $("title").innerHTML = "Explanations of <code>" + esc(S.run) + "</code>";
-  $("subtitle").textContent = S.records + " records, " + methods.length + " method" + (methods.length == 1 ? "" : "s") + " (" + methods.join(", ") + "), model " + S.model;
+  $("subtitle").textContent = S.records + " records, " + methods.length + " method" + (methods.length == 1 ? "" : "s") + " (" + methods.join(", ") + "), model " + S.model.replace(/\/+$/, "").split("/").pop();
   var items = [
     ["Run directory", "<span class=mono>" + esc(S.run_path) + "</span>"],
     ["Model", "<span class=mono>" + esc(S.model) + "</span>"],
@@ -396,6 +396,28 @@ function main() {
     "<div>" + (D.signed.length ? "<span class=\"sw c n\" style=\"background-color:" + rgb(divColor(-0.7)) + "\"></span>hatched: negative<br>" : "") + "<span class=\"sw c x\"></span>[CLS]/[SEP]: not on the scale</div>" +
     "<p class=note style=\"flex-basis:100%;margin:0\">Each row is divided by its largest absolute value over the record's words (the seed's per-record normalisation), so the darkest cell is the record's strongest token for that method. Hover over a cell for its raw value. The word view sums the scores of a word's ## pieces." + (pair ? " Pairs: the second segment starts a new line, marked B." : "") + "</p>";
 
+  // Cell colours as classes of a generated style sheet (LEVELS steps a
+  // side): far less to parse than a style per cell.
+  var LEVELS = 32, rules = [];
+  for (var q = 0; q <= LEVELS; q++) rules.push(".c.s" + q + "{background-color:" + rgb(seqColor(q / LEVELS)) + "}");
+  for (q = 0; q <= 2 * LEVELS; q++) rules.push(".c.d" + q + "{background-color:" + rgb(divColor(q / LEVELS - 1)) + "}");
+  var sheet = document.createElement("style");
+  sheet.textContent = rules.join("\n");
+  document.head.appendChild(sheet);
+  var mnames = methods.map(esc);
+
+  // The raw value on hover: a cell's title is written when the pointer first reaches it.
+  var shownData = {};
+  $("list").addEventListener("mouseover", function (e) {
+    var cell = e.target;
+    if (cell.tagName != "I" || cell.title) return;
+    var tk = cell.parentNode, rec = tk.closest("article"), d = rec && shownData[rec.getAttribute("data-index")];
+    if (!d) return;
+    var j = +tk.getAttribute("data-j"), k = methods.indexOf(cell.getAttribute("data-m")), u = d.us[j], v = d.vals[k][j], m = methods[k];
+    var t = d.scale[k] > 0 && v != null ? v / d.scale[k] : 0;
+    cell.title = u.text + " · " + m + " " + raw(v) + (v == null ? "" : u.special ? " (" + u.text + ": not on the scale)" : " (" + (t < 0 ? "−" : "") + Math.abs(t).toFixed(2) + " of the record's largest)");
+  });
+
   var probe = document.createElement("span");
   probe.className = "tt"; probe.style.position = "absolute"; probe.style.visibility = "hidden"; probe.textContent = "0000000000";
   document.body.appendChild(probe);
@@ -426,27 +448,27 @@ function main() {
       line.push(j); width += w;
     });
     if (line.length) lines.push(line);
+    shownData[r.i] = { us: us, vals: vals, scale: scale };
     var status = x.correct == null ? "" : x.correct ? "<span class=\"badge right\">correct</span>" : "<span class=\"badge wrong\">misclassified</span>";
     var h = "<article class=rec id=\"rec-" + r.i + "\" data-index=" + r.i + " data-tokens=" + us.length + " aria-label=\"record " + r.i + "\"><div class=rh><span class=ri>#" + r.i + (r.id != null ? " · " + esc(r.id) : "") + "</span>" + status +
-      "<span>gold: <b>" + (r.gold != null ? esc(cls(r.gold)) : r.label != null ? esc(r.label) + " (not a class)" : "–") + "</b></span><span>predicted: <b>" + esc(cls(r.p)) + "</b> " + fix(x.conf) + "</span><span class=\"badge grp\">" + esc(groups[r.g].name) + "</span></div>";
+      "<span>gold: <b>" + (r.gold != null ? esc(cls(r.gold)) : r.label != null ? esc(r.label) + " (not a class)" : "–") + "</b></span><span>predicted: <b>" + esc(cls(r.p)) + "</b> " + fix(x.conf) + "</span>" + (r.g ? "<span class=\"badge grp\" title=\"the sample group of this record\">" + esc(groups[r.g].name) + "</span>" : "") + "</div>";
     h += "<p class=txt>" + (r.text_b != null ? "<span class=segb>A:</span> " + esc(r.text) + " <span class=segb>B:</span> " + esc(r.text_b) : esc(r.text)) + "</p>";
     lines.forEach(function (ln) {
       var seg = us[ln[0]].seg;
       h += "<div class=line><div class=lab aria-hidden=true><span class=lt>" + (pair ? (seg ? "B " : "A ") : "") + (view == "words" ? "word" : "token") + "</span>" + methods.map(function (m) { return "<span>" + esc(m) + "</span>"; }).join("") + "</div><div class=cols>";
       ln.forEach(function (j) {
         var u = us[j];
-        h += "<span class=\"tk" + (u.special ? " sp" : "") + "\" style=\"width:" + tokenWidth(u.text) + "px\"><span class=tt title=\"" + esc(u.text) + "\">" + esc(u.text) + "</span>";
+        h += "<span class=\"tk" + (u.special ? " sp" : "") + "\" data-j=" + j + " style=\"width:" + tokenWidth(u.text) + "px\"><span class=tt" + (u.text.length > 24 ? " title=\"" + esc(u.text) + "\"" : "") + ">" + esc(u.text) + "</span>";
         methods.forEach(function (m, k) {
-          var v = vals[k][j], mx = scale[k], sg = signed.has(m), c, klass = "c", tip;
-          if (v == null) { klass += " z"; tip = m + ": no value"; }
-          else if (u.special) { klass += " x"; tip = m + " " + raw(v) + " (" + u.text + ": not on the scale)"; }
+          var v = vals[k][j], klass;
+          if (v == null) klass = "c z";
+          else if (u.special) klass = "c x";
           else {
-            var t = mx > 0 ? v / mx : 0;
-            c = sg ? divColor(t) : seqColor(t);
-            if (sg && v < 0) klass += " n";
-            tip = m + " " + raw(v) + " (" + (t >= 0 ? "" : "−") + Math.abs(t).toFixed(2) + " of the largest)";
+            var t = scale[k] > 0 ? v / scale[k] : 0;
+            klass = signed.has(m) ? "c d" + Math.round((Math.max(-1, Math.min(1, t)) + 1) * LEVELS) + (v < 0 ? " n" : "")
+                                  : "c s" + Math.round(Math.max(0, Math.min(1, t)) * LEVELS);
           }
-          h += "<i class=\"" + klass + "\" data-m=\"" + esc(m) + "\"" + (c ? " style=\"background-color:" + rgb(c) + "\"" : "") + " title=\"" + esc(u.text + " · " + tip) + "\"></i>";
+          h += "<i class=\"" + klass + "\" data-m=\"" + mnames[k] + "\"></i>";
         });
         h += "</span>";
       });
@@ -478,6 +500,7 @@ function main() {
     var f = readControls(), hits = R.filter(function (x) { return matches(x, f); });
     var list = $("list"), avail = Math.max(120, list.clientWidth - parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--lab")) - 4);
     var n = Math.min(shown, hits.length);
+    shownData = {};
     list.setAttribute("data-width", String(Math.round(avail)));
     list.innerHTML = hits.slice(0, n).map(function (x) { return recordHTML(x, f.view, avail); }).join("");
     $("status").textContent = hits.length ? "Showing " + n + " of " + hits.length + " matching records (" + R.length + " in the page)." : "No record matches these filters.";
@@ -528,7 +551,9 @@ function main() {
 
   renderWords(methods[0]);
   if (!applyFragment()) render();
+  // Open time: since navigation start, and the script's own share.
   document.body.setAttribute("data-load-ms", performance.now().toFixed(0));
+  document.body.setAttribute("data-script-ms", (performance.now() - started).toFixed(0));
   document.body.setAttribute("data-ready", "1");
 }
 })();
