@@ -135,7 +135,7 @@ button:hover { background: #eef2f8; }
 .lab { flex: 0 0 var(--lab); width: var(--lab); font-size: 11px; color: var(--muted); text-align: right; padding-right: 6px; }
 .lab span { display: block; height: 15px; line-height: 15px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .lab .lt { height: 22px; line-height: 22px; color: var(--ink); font-weight: 600; }
-.cols { display: flex; flex-wrap: nowrap; min-width: 0; }
+.cols { display: flex; flex-wrap: wrap; row-gap: 6px; min-width: 0; }
 .tk { display: block; flex: 0 0 auto; margin-right: 2px; }
 .tt { display: block; height: 22px; line-height: 22px; font: 13px/22px var(--mono); text-align: center; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; padding: 0 3px; }
 .tk.sp .tt { color: #8a8a8a; font-size: 11px; }
