@@ -190,8 +190,8 @@ button:hover { background: #eef2f8; }
   <label>Predicted class<select id="f-pred"></select></label>
   <label>Gold label<select id="f-gold"></select></label>
   <label>Outcome<select id="f-outcome"><option value="">any</option><option value="correct">correct</option><option value="wrong">misclassified</option></select></label>
-  <label>Confidence from<input type="number" id="f-cmin" min="0" max="1" step="0.05" value="0" inputmode="decimal"></label>
-  <label>to<input type="number" id="f-cmax" min="0" max="1" step="0.05" value="1" inputmode="decimal"></label>
+  <label>Min. confidence<input type="number" id="f-cmin" min="0" max="1" step="0.05" value="0" inputmode="decimal"></label>
+  <label>Max. confidence<input type="number" id="f-cmax" min="0" max="1" step="0.05" value="1" inputmode="decimal"></label>
   <label>Sample group<select id="f-group"></select></label>
   <label>Search text<input type="search" id="f-q" placeholder="a word or phrase" autocomplete="off"></label>
   <fieldset><legend>Heatmap of</legend><span><label><input type="radio" name="view" value="tokens" checked>tokens</label><label><input type="radio" name="view" value="words">words</label></span></fieldset>
