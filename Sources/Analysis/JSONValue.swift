@@ -25,6 +25,13 @@ public indirect enum JSONValue: Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// On one line without spaces (a document embedded in a page).
+    public func compactText() -> String {
+        var out: [UInt8] = []
+        write(&out, indent: -1)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     private var isScalar: Bool {
         switch self {
         case .array, .object: return false
@@ -32,7 +39,28 @@ public indirect enum JSONValue: Equatable {
         }
     }
 
+    /// `indent` -1: compact.
     private func write(_ out: inout [UInt8], indent: Int) {
+        if indent < 0, case let .array(items) = self {
+            out.append(0x5B)
+            for (i, v) in items.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                v.write(&out, indent: -1)
+            }
+            out.append(0x5D)
+            return
+        }
+        if indent < 0, case let .object(fields) = self {
+            out.append(0x7B)
+            for (i, (k, v)) in fields.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                JSONText.appendString(k, to: &out)
+                out.append(0x3A)
+                v.write(&out, indent: -1)
+            }
+            out.append(0x7D)
+            return
+        }
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)

@@ -15,6 +15,7 @@ public struct AnalysisError: Error, CustomStringConvertible, Equatable {
 /// need it: the text, the tokens, the prediction and every method's scores.
 public struct RunRecord {
     public var index: Int
+    public var id: String?
     public var label: String?
     public var text: String
     public var textB: String?
@@ -23,6 +24,8 @@ public struct RunRecord {
     /// false for the `[CLS]`/`[SEP]` the template added (offset null).
     public var isWord: [Bool]
     public var predicted: Int
+    /// The model's class probabilities.
+    public var probs: [Float]
     /// Target-independent scores at the top level (`lat`, `rollout`).
     public var topLevel: [String: [Float]]
     /// `attributions`: per explained target, its methods' scores.
@@ -75,8 +78,10 @@ public struct RunRecord {
             entries.append((t, s))
         }
         let label: String? = (o["label"] as? String) ?? (o["label"] as? NSNumber).map { "\($0)" }
-        return .success(RunRecord(index: index, label: label, text: text, textB: o["text_b"] as? String, tokens: tokens,
+        let id: String? = (o["id"] as? String) ?? (o["id"] as? NSNumber).map { "\($0)" }
+        return .success(RunRecord(index: index, id: id, label: label, text: text, textB: o["text_b"] as? String, tokens: tokens,
                                   segments: segments, isWord: offsets.map { !($0 is NSNull) }, predicted: predicted,
+                                  probs: floats(o["probs"]) ?? [],
                                   topLevel: top, attributions: entries))
     }
 }

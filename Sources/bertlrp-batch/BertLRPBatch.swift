@@ -11,7 +11,7 @@ struct BertLRPBatch: ParsableCommand {
         commandName: "bertlrp-batch",
         abstract: "Token-level explanations (gs, gi, lrp, lat) of a BERT classifier over whole datasets.",
         version: version,
-        subcommands: [Attribute.self, Tokenize.self, Convert.self, Merge.self, Evaluate.self, Words.self, Benchmark.self],
+        subcommands: [Attribute.self, Tokenize.self, Convert.self, Merge.self, Evaluate.self, Words.self, Report.self, Benchmark.self],
         defaultSubcommand: Attribute.self
     )
 
