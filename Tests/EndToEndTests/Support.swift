@@ -102,7 +102,7 @@ func assertSameRecords(_ a: [String], _ b: [String], file: StaticString = #fileP
     let oa = try jsonObjects(a), ob = try jsonObjects(b)
     var worst: [String: Double] = [:]
     func compare(_ x: Any, _ y: Any, key: String, path: String) {
-        if let xs = x as? [Any], let ys = y as? [Any], xs.allSatisfy({ $0 is NSNumber && !($0 is Bool) }), ["logits", "probs", "lat", "gs", "gi", "lrp"].contains(key) {
+        if let xs = x as? [Any], let ys = y as? [Any], xs.allSatisfy({ $0 is NSNumber && !($0 is Bool) }), ["logits", "probs", "lat", "gs", "gi", "lrp", "ixg", "attnlrp", "cplrp", "ig", "rollout"].contains(key) {
             guard xs.count == ys.count else { return XCTFail("\(path): lengths \(xs.count) vs \(ys.count)", file: file, line: line) }
             let xv = xs.map { ($0 as! NSNumber).doubleValue }, yv = ys.map { ($0 as! NSNumber).doubleValue }
             let scale = max(1e-30, yv.map(abs).max() ?? 0)
