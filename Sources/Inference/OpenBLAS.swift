@@ -59,7 +59,7 @@ public enum OpenBLAS {
             setenv(name, "1", 0)
             restore.append(name)
         }
-        let handle = dlopen(soname, RTLD_NOW | RTLD_LOCAL)
+        let handle = dlopen(soname, RTLD_LAZY | RTLD_LOCAL)
         for name in restore { unsetenv(name) }
         guard let handle else {
             let reason = dlerror().map { String(cString: $0) } ?? "cannot be opened"
