@@ -3,7 +3,7 @@ import Inference
 import IO
 import Tokenizer
 
-/// What a deleted token becomes (CONTRACT.md section 7, `--replace`).
+/// What a deleted token becomes (docs/CONTRACT.md section 7, `--replace`).
 public enum Replacement: String, CaseIterable, Sendable {
     case pad, mask, unk, delete
 }
@@ -25,7 +25,7 @@ public struct EvaluationOptions {
 
 /// Word deletion (comprehensiveness) and keep-only (sufficiency) of each
 /// method's ranking, their AOPCs, accuracy after deletion, and the
-/// classification report (CONTRACT.md section 7; the seed's notebook's
+/// classification report (docs/CONTRACT.md section 7; the seed's notebook's
 /// `evaluate_with_word_deletion` and ERASER, DeYoung et al. 2020).
 public enum Evaluation {
     /// ERASER's bins: 1, 5, 10, 20, 50% of the word tokens.

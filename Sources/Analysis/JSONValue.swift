@@ -1,7 +1,7 @@
 import Foundation
 import IO
 
-/// A JSON document with its keys in the order written (CONTRACT.md section
+/// A JSON document with its keys in the order written (docs/CONTRACT.md section
 /// 7's layouts read top-down); numbers in Swift's shortest round-trip form,
 /// non-finite ones as null.
 public indirect enum JSONValue: Equatable {

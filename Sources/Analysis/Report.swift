@@ -17,7 +17,7 @@ public struct ReportOptions {
     public init() {}
 }
 
-/// The data of `report` (CONTRACT.md section 7): the run's summary, the
+/// The data of `report` (docs/CONTRACT.md section 7): the run's summary, the
 /// classification report and the words ranking over every record (streamed),
 /// a documented sample of records with all their scores, and the run's
 /// evaluation when there is one. `ReportPage` turns it into the HTML page.

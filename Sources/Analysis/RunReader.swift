@@ -11,7 +11,7 @@ public struct AnalysisError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-/// One record of a run's shards (CONTRACT.md section 3), as the analyses
+/// One record of a run's shards (docs/CONTRACT.md section 3), as the analyses
 /// need it: the text, the tokens, the prediction and every method's scores.
 public struct RunRecord {
     public var index: Int
@@ -133,7 +133,7 @@ public struct FinishedRun {
 }
 
 /// Methods whose scores carry a sign (positive = evidence for the target,
-/// CONTRACT.md 5b): ranked by score. Every other method is ranked by
+/// docs/CONTRACT.md 5b): ranked by score. Every other method is ranked by
 /// magnitude (the seed's four are non-negative norms or |R| sums already).
 public let signedMethods: Set<String> = ["ixg", "attnlrp", "cplrp", "ig"]
 
@@ -183,7 +183,7 @@ extension RunRecord {
 }
 
 /// The run's model, found where the manifest says or at `override`, and
-/// checked by its hash (CONTRACT.md section 7: evaluate uses the run's model).
+/// checked by its hash (docs/CONTRACT.md section 7: evaluate uses the run's model).
 public struct RunModel {
     public let directory: URL
     public let hash: String

@@ -12,7 +12,7 @@ public struct EncodedInput: Sendable, Equatable {
     }
 }
 
-/// Attribution methods of CONTRACT.md sections 5 and 5b.
+/// Attribution methods of docs/CONTRACT.md sections 5 and 5b.
 public struct Methods: OptionSet, Sendable, Hashable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }

@@ -129,7 +129,7 @@ public final class BertModel: Sendable {
     public let relevance: Bool
 
     /// Loads `config.json` and `model.safetensors` of a model directory
-    /// (CONTRACT.md section 1). `relevance`: also the alpha-beta weights LRP
+    /// (docs/CONTRACT.md section 1). `relevance`: also the alpha-beta weights LRP
     /// needs (twice the dense layers' size); without them the model serves
     /// every method but `lrp`. Each tensor is decoded straight into its
     /// buffer and its mapped pages dropped, so that loading holds the weights

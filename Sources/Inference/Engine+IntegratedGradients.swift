@@ -2,7 +2,7 @@ import Foundation
 
 /// Integrated gradients (Sundararajan et al. 2017) as Captum 0.7's
 /// `LayerIntegratedGradients` on the word embeddings computes it with
-/// `method="gausslegendre"` (CONTRACT.md 5b). Every step of every example is
+/// `method="gausslegendre"` (docs/CONTRACT.md 5b). Every step of every example is
 /// an input of its own: the interpolated word embeddings go through the same
 /// packed forward and backward as the other methods, many (example, step)
 /// inputs per chunk, so each sgemm sees hundreds of rows.

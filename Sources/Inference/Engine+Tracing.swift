@@ -28,7 +28,7 @@ extension Engine {
         return total.map { Float($0) }
     }
 
-    /// Attention rollout (Abnar & Zuidema 2020; CONTRACT.md 5b): per layer
+    /// Attention rollout (Abnar & Zuidema 2020; docs/CONTRACT.md 5b): per layer
     /// `Â = 0.5·mean_heads(A) + 0.5·I`, `R = Â_L · ... · Â_1`, scores = row 0
     /// of R, i.e. `e₀ᵀ·Â_L` multiplied on the right by each lower layer's `Â`.
     func rollout(tokens t: Int, probOffset: Int) -> [Float] {

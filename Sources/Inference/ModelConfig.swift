@@ -1,7 +1,7 @@
 import Foundation
 import ModelFiles
 
-/// The fields of `config.json` the engine uses (CONTRACT.md section 1).
+/// The fields of `config.json` the engine uses (docs/CONTRACT.md section 1).
 public struct ModelConfig: Sendable, Equatable {
     public var hiddenSize: Int
     public var numLayers: Int
@@ -14,7 +14,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// Class names in id order; their count is the number of classes.
     public var labels: [String]
     /// `problem_type: multi_label_classification`: `probs` are independent
-    /// sigmoids of the logits, not a softmax (CONTRACT.md section 1).
+    /// sigmoids of the logits, not a softmax (docs/CONTRACT.md section 1).
     public var multiLabel: Bool
     /// Where `labels` came from (`id2label`, `num_labels`, the default), for messages.
     public var labelOrigin: String

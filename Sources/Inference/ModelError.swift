@@ -1,5 +1,5 @@
 /// Why a model directory cannot be used. Each description is one line naming
-/// the file and what is wrong (CONTRACT.md section 6).
+/// the file and what is wrong (docs/CONTRACT.md section 6).
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case missingFile(file: String)
     case badConfig(file: String, detail: String)

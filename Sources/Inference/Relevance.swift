@@ -1,5 +1,5 @@
 /// The seed's alpha-beta rule for a dense layer (`backprop_lrp_fc`,
-/// code/util/lrp.py; CONTRACT.md appendix), alpha = beta = 0.5, eps = 1e-7:
+/// code/util/lrp.py; docs/CONTRACT.md appendix), alpha = beta = 0.5, eps = 1e-7:
 ///
 ///     zp = x·W⁺ᵀ + b⁺ + eps    zn = x·W⁻ᵀ + b⁻ − eps
 ///     Rin = x ⊙ (0.5·(R/zp)·W⁺ + 0.5·(R/zn)·W⁻)

@@ -21,7 +21,7 @@ struct Segment {
     }
 }
 
-/// How a backward block treats LayerNorm, GELU/tanh and attention (CONTRACT.md 5b).
+/// How a backward block treats LayerNorm, GELU/tanh and attention (docs/CONTRACT.md 5b).
 enum BackwardRule {
     /// Ordinary gradients (gs, gi, ixg, ig, and the gradient parts of the seed's LRP).
     case gradient

@@ -2,7 +2,7 @@ import Foundation
 
 extension ModelConfig {
     /// `probs` and `predicted` from a classifier's logits `[C]`: a softmax, or
-    /// independent sigmoids for a multi-label model (CONTRACT.md section 1);
+    /// independent sigmoids for a multi-label model (docs/CONTRACT.md section 1);
     /// `predicted` is the first highest logit.
     public func prediction(logits: [Double]) -> (probs: [Float], predicted: Int) {
         ModelConfig.prediction(logits: logits, multiLabel: multiLabel)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Element types a model directory may hold (CONTRACT.md section 1).
+/// Element types a model directory may hold (docs/CONTRACT.md section 1).
 public enum TensorDType: String, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16"
     case f64 = "F64", i64 = "I64", i32 = "I32", u8 = "U8", i8 = "I8", i16 = "I16", bool = "BOOL"

@@ -11,7 +11,7 @@ public struct LoadedModel: Sendable {
     public var encoder: TextEncoder
     public var makeRunner: @Sendable () throws -> ExampleRunner
 
-    /// Loads `dir` (CONTRACT.md section 1). `fake`: the whitespace tokenizer and
+    /// Loads `dir` (docs/CONTRACT.md section 1). `fake`: the whitespace tokenizer and
     /// the fake engine with the model's classes (tests of the pipeline; the
     /// fake's delay per token comes from BERTLRP_FAKE_DELAY_US). `relevance`:
     /// the run asks for LRP (without it the model is held in a third of the

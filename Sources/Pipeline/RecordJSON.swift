@@ -2,7 +2,7 @@ import Foundation
 import Inference
 import IO
 
-/// The output record of CONTRACT.md section 3, written by hand in the
+/// The output record of docs/CONTRACT.md section 3, written by hand in the
 /// contract's key order: index, id, label, text, text_b, tokens, offsets,
 /// segments, truncated, windows (long records only), logits, probs, predicted, lat, rollout, attributions.
 /// Keys for methods not asked for are left out (`lat`, `rollout`; `gs`, `gi`,

@@ -1,7 +1,7 @@
 import Foundation
 import Inference
 
-/// `--target predicted|all|N|NAME|gold` (CONTRACT.md section 4).
+/// `--target predicted|all|N|NAME|gold` (docs/CONTRACT.md section 4).
 public enum TargetOption: Sendable, Equatable, CustomStringConvertible {
     case predicted
     case all

@@ -51,7 +51,7 @@ extension Vocabulary {
 }
 
 extension BertTokenizer {
-    /// The tokenizer of a model directory (CONTRACT.md section 1): its
+    /// The tokenizer of a model directory (docs/CONTRACT.md section 1): its
     /// `tokenizer.json` when present (vocabulary, added tokens, special
     /// tokens), else `vocab.txt`; normalized as transformers 5 loads the
     /// directory (below).

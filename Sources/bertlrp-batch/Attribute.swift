@@ -5,7 +5,7 @@ import IO
 import Pipeline
 
 /// `bertlrp-batch [attribute]`: explanations for every input record, as
-/// zstd-compressed JSONL shards (CONTRACT.md sections 2-4, 6).
+/// zstd-compressed JSONL shards (docs/CONTRACT.md sections 2-4, 6).
 struct Attribute: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attribute",

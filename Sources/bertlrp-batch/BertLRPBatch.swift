@@ -15,7 +15,7 @@ struct BertLRPBatch: ParsableCommand {
         defaultSubcommand: Attribute.self
     )
 
-    /// As ArgumentParser's, except that usage errors exit with 2 (CONTRACT.md
+    /// As ArgumentParser's, except that usage errors exit with 2 (docs/CONTRACT.md
     /// section 6) instead of EX_USAGE (64).
     static func main() {
         do {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Finds the model used when `--model` is not given (CONTRACT.md section 4):
+/// Finds the model used when `--model` is not given (docs/CONTRACT.md section 4):
 /// `BERTLRP_MODEL`, else `models/minilm-sst2` of the checkout this binary was
 /// built from, found next to the executable or above it.
 enum BundledModel {

@@ -5,7 +5,7 @@ import IO
 
 /// `bertlrp-batch evaluate RUN_DIR`: word deletion and keep-only of every
 /// method of a finished run against random, and the classification report
-/// (CONTRACT.md section 7).
+/// (docs/CONTRACT.md section 7).
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import IO
 
-/// The reader's options (CONTRACT.md section 2), shared by the commands that
+/// The reader's options (docs/CONTRACT.md section 2), shared by the commands that
 /// read records.
 struct InputOptions: ParsableArguments {
     @Option(help: "Input format: tsv or jsonl (default: by extension; standard input is sniffed).")
@@ -60,7 +60,7 @@ struct InputOptions: ParsableArguments {
     }
 }
 
-/// A usage or configuration error: one line on standard error, exit 2 (CONTRACT.md section 6).
+/// A usage or configuration error: one line on standard error, exit 2 (docs/CONTRACT.md section 6).
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

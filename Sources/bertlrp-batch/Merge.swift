@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Pipeline
 
-/// `bertlrp-batch merge DIR... -o DIR` (CONTRACT.md section 4).
+/// `bertlrp-batch merge DIR... -o DIR` (docs/CONTRACT.md section 4).
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
@@ -34,7 +34,7 @@ struct Merge: ParsableCommand {
             FileHandle.standardError.write(Data("bertlrp-batch: merged \(runs.count) runs: \(s.records) records, \(s.errors) errors in \(s.shards) shards\(dup) in \(seconds) s -> \(output)\n".utf8))
             failed = s.errors
         }
-        // As for a run (CONTRACT.md section 6): 3 when the merged run holds bad records.
+        // As for a run (docs/CONTRACT.md section 6): 3 when the merged run holds bad records.
         if failed > 0 { throw ExitCode(3) }
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 import IO
 
 /// `bertlrp-batch report RUN_DIR`: one self-contained HTML page of a
-/// finished run (CONTRACT.md section 7).
+/// finished run (docs/CONTRACT.md section 7).
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// `bertlrp-batch tokenize`: each record's tokens as the model sees them
-/// (CONTRACT.md section 4), one JSON object a line on standard output.
+/// (docs/CONTRACT.md section 4), one JSON object a line on standard output.
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
@@ -55,7 +55,7 @@ struct Tokenize: ParsableCommand {
         }
     }
 
-    /// A configuration error: one line on standard error, exit code 2 (CONTRACT.md section 6).
+    /// A configuration error: one line on standard error, exit code 2 (docs/CONTRACT.md section 6).
     struct Failure: Error {
         var message: String
     }

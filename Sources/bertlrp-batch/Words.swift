@@ -4,7 +4,7 @@ import Foundation
 
 /// `bertlrp-batch words RUN_DIR...`: the seed's corpus word ranking per
 /// method and, over several runs, the correlation of the word scores
-/// (CONTRACT.md section 7).
+/// (docs/CONTRACT.md section 7).
 struct Words: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "words",

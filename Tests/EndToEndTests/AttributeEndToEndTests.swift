@@ -5,7 +5,7 @@ import XCTest
 /// The `attribute` and `merge` commands, run as the built binary.
 final class AttributeEndToEndTests: XCTestCase {
     /// `cat dev.tsv | bertlrp-batch`: every record in input order across the
-    /// shards, matching the reference values (CONTRACT.md section 5) where the
+    /// shards, matching the reference values (docs/CONTRACT.md section 5) where the
     /// reference has the sentence.
     func testSST2DevFromStandardInputMatchesReference() throws {
         let base = try temporaryDirectory(self)

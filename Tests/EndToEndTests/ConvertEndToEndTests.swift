@@ -4,7 +4,7 @@ import XCTest
 /// `bertlrp-batch convert` as a user runs it: each checkpoint layout of the
 /// tiny model becomes a model directory the attribute command explains with
 /// the original's numbers; a damaged checkpoint gives one line, exit 2, and
-/// leaves no output directory behind (CONTRACT.md sections 4 and 6).
+/// leaves no output directory behind (docs/CONTRACT.md sections 4 and 6).
 final class ConvertEndToEndTests: XCTestCase {
     let tiny = checkout.appendingPathComponent("Tests/Fixtures/tiny-bert")
 

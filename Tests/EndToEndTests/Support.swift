@@ -95,7 +95,7 @@ func jsonObjects(_ lines: [String]) throws -> [[String: Any]] {
 /// Records equal except for float32 rounding: everything but the score
 /// vectors exact; each score vector within `tolerance(key)` of the largest
 /// absolute value (batching may change the order of float32 sums; the seed's
-/// LRP amplifies such differences, CONTRACT.md section 5).
+/// LRP amplifies such differences, docs/CONTRACT.md section 5).
 func assertSameRecords(_ a: [String], _ b: [String], file: StaticString = #filePath, line: UInt = #line) throws {
     XCTAssertEqual(a.count, b.count, "record counts", file: file, line: line)
     if a == b { return }

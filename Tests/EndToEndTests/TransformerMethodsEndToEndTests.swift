@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Section 5b's methods through the binary: the record layout (CONTRACT.md 5b:
+/// Section 5b's methods through the binary: the record layout (docs/CONTRACT.md 5b:
 /// `ixg`, `attnlrp`, `cplrp`, `ig`, `ig_delta` in each attribution, `rollout`
 /// beside `lat`), and one-line usage errors.
 final class TransformerMethodsEndToEndTests: XCTestCase {

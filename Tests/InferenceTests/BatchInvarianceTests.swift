@@ -3,7 +3,7 @@ import IO
 import XCTest
 @testable import Inference
 
-/// CONTRACT.md section 5: an example's values do not depend on its micro-batch
+/// docs/CONTRACT.md section 5: an example's values do not depend on its micro-batch
 /// beyond float32 rounding (no padding, nothing shared between examples).
 final class BatchInvarianceTests: XCTestCase {
     func testAloneEqualsMixedBatches() throws {

@@ -46,7 +46,7 @@ struct ReferenceRecord {
     }
 }
 
-/// CONTRACT.md section 5: largest absolute difference / largest absolute reference value.
+/// docs/CONTRACT.md section 5: largest absolute difference / largest absolute reference value.
 func relativeError<T: BinaryFloatingPoint>(_ got: [T], _ reference: [Double]) -> Double {
     precondition(got.count == reference.count, "length \(got.count) vs reference \(reference.count)")
     var diff = 0.0, scale = 0.0

@@ -3,7 +3,7 @@ import XCTest
 @testable import Inference
 
 /// The engine against the seed's own PyTorch outputs (Tests/Fixtures/reference),
-/// every example and every class, with the tolerances of CONTRACT.md section 5.
+/// every example and every class, with the tolerances of docs/CONTRACT.md section 5.
 final class ReferenceTests: XCTestCase {
     // Small matrices: one OpenBLAS thread is faster, and the machine is shared.
     override class func setUp() { Engine.setBLASThreads(1) }

@@ -6,7 +6,7 @@ import XCTest
 /// (LayerIntegratedGradients) and PyTorch (rollout, CP-LRP, input x gradient)
 /// on each example alone (Tests/Fixtures/reference/README.md): every example
 /// and class within max(1e-4, 3 x the reference's own float32 error) of its
-/// float64, by CONTRACT.md section 5's error.
+/// float64, by docs/CONTRACT.md section 5's error.
 final class RulesReferenceTests: XCTestCase {
     override class func setUp() { Engine.setBLASThreads(1) }
 

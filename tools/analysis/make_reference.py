@@ -63,7 +63,7 @@ def scores(r, method):
 def load_attribution_scores(recs, method, specials, min_freq=0):
     """The seed's function on our records: tokens and scores per sentence,
     normalized=True. Without `specials`, [CLS]/[SEP] (offset null) are dropped
-    before the maximum, as CONTRACT.md section 7 says."""
+    before the maximum, as docs/CONTRACT.md section 7 says."""
     word_lrp = {}
     for r in recs:
         keep = [i for i, o in enumerate(r["offsets"]) if specials or o is not None]

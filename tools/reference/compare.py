@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compares reference records made anew with the committed ones, by the
-contract's error (CONTRACT.md section 5: largest absolute difference / largest
+contract's error (docs/CONTRACT.md section 5: largest absolute difference / largest
 absolute reference value, per score vector; scalars: |difference| / |reference|,
 with the absolute difference beside it).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference scores of the transformer-aware methods (CONTRACT.md section 5b):
+"""Reference scores of the transformer-aware methods (docs/CONTRACT.md section 5b):
 makes Tests/Fixtures/reference/{tiny-bert,minilm-sst2}.rules.jsonl (the record
 layout is in that folder's README.md).
 

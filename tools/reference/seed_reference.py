@@ -2,7 +2,7 @@
 """Reference scores of the seed's four methods (gs, gi, lrp, lat) by the seed's
 own PyTorch code: makes Tests/Fixtures/reference/{tiny-bert,minilm-sst2}.jsonl
 and Tests/Fixtures/reference-extra/*-extra.jsonl (the record layout and the
-method are in those folders' README.md; CONTRACT.md section 5).
+method are in those folders' README.md; docs/CONTRACT.md section 5).
 
 The seed's code is not in this repository: give a checkout of
 frankaging/BERT-LRP at commit 85b30a7 (only code/model/BERT.py and

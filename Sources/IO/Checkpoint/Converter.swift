@@ -1,7 +1,7 @@
 import Foundation
 import ModelFiles
 
-/// Options of `bertlrp-batch convert` (CONTRACT.md section 4).
+/// Options of `bertlrp-batch convert` (docs/CONTRACT.md section 4).
 public struct ConversionOptions: Sendable {
     /// `config.json` or Google `bert_config.json`; default: the one beside the source.
     public var config: URL?
@@ -79,7 +79,7 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Turns a TF checkpoint, a torch.save file (zip or legacy) or a safetensors
-/// file into the model directory of CONTRACT.md section 1.
+/// file into the model directory of docs/CONTRACT.md section 1.
 ///
 /// The output is built in a hidden sibling folder and renamed into place only
 /// when complete; on any error nothing is left behind.
@@ -360,7 +360,7 @@ public enum CheckpointConverter {
         }
     }
 
-    /// The files a conversion writes (CONTRACT.md section 1).
+    /// The files a conversion writes (docs/CONTRACT.md section 1).
     static let modelFileNames = ["config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json"]
 
     /// Refuses an output directory that holds (at any depth, through any

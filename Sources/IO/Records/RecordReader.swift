@@ -1,7 +1,7 @@
 import Foundation
 import ModelFiles
 
-/// One input record (CONTRACT.md section 2).
+/// One input record (docs/CONTRACT.md section 2).
 public struct InputRecord: Sendable, Equatable {
     /// 0-based position across all inputs (bad records take an index too).
     public var index: Int

@@ -182,7 +182,7 @@ public struct ModelIdentity: Codable, Equatable, Sendable {
         self.labels = labels
     }
 
-    /// Files of a model directory (CONTRACT.md section 1) that change results.
+    /// Files of a model directory (docs/CONTRACT.md section 1) that change results.
     public static let hashedFiles = ["config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json"]
 
     public static func compute(directory: URL, labels: [String]) throws -> ModelIdentity {
