@@ -130,11 +130,7 @@ public enum Evaluation {
         if let capNote { notes.append(capNote) }
         Engine.setBLASThreads(forWorkers: workers)
         let longest = identity.maxSeqLength
-        let budget = o.batchTokens ?? {
-            let fixed = Engine.scratchBytes(config: model.config, tokens: 0, longest: longest, targets: 1, methods: [])
-            let perToken = Engine.scratchBytes(config: model.config, tokens: 1, longest: longest, targets: 1, methods: []) - fixed
-            return min(4096, max(128, ((128 << 20) - fixed) / max(1, perToken)))
-        }()
+        let budget = o.batchTokens ?? Engine.batchTokens(config: model.config, methods: [], targets: 1, longest: longest)
         let pool = ForwardPool(model: model, workers: workers, batchTokens: budget)
         // A `--long window` run: a document longer than the window (the
         // original and every perturbed one) is cut into windows as the run

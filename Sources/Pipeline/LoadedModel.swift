@@ -33,18 +33,8 @@ public struct LoadedModel: Sendable {
                            encoder: BertTextEncoder(tokenizer: tokenizer), makeRunner: { EngineRunner(model: model, igSteps: igSteps) })
     }
 
-    /// The micro-batch budget in tokens that keeps one worker's engine
-    /// scratch near `bytesPerWorker`, by the engine's own accounting (which is
-    /// linear in the tokens of a micro-batch). MiniLM-L6-H384, all methods, one
-    /// target: ~400 tokens; BERT-base: one 128-token example. Larger budgets
-    /// buy nothing: on SST-2 dev with the bundled model 400 and 1200 tokens ran
-    /// at the same speed (48.1 and 47.4 records/s) in 493 MB and 1014 MB of
-    /// resident memory.
+    /// The micro-batch budget in tokens for this model (`Engine.batchTokens`).
     public func batchTokens(methods: Methods, targetsPerExample: Int, longest: Int, bytesPerWorker: Int = 128 << 20) -> Int {
-        func bytes(_ tokens: Int) -> Int {
-            Engine.scratchBytes(config: config, tokens: tokens, longest: longest, targets: targetsPerExample, methods: methods)
-        }
-        let fixed = bytes(0), perToken = bytes(1) - fixed
-        return min(4096, max(128, (bytesPerWorker - fixed) / max(1, perToken)))
+        Engine.batchTokens(config: config, methods: methods, targets: targetsPerExample, longest: longest, bytesPerWorker: bytesPerWorker)
     }
 }
