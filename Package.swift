@@ -36,7 +36,9 @@ let package = Package(
         .testTarget(name: "IOTests", dependencies: ["IO"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "IO"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Inference", "Tokenizer", "IO"]),
+        // The pipeline's test stand-ins (a whitespace tokenizer, a fake engine): tests only.
+        .target(name: "PipelineTestSupport", dependencies: ["Pipeline", "Inference"], path: "Tests/PipelineTestSupport"),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineTestSupport", "Inference", "Tokenizer", "IO"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Inference", "Tokenizer", "IO"]),
         .testTarget(name: "EndToEndTests", dependencies: ["IO"]),
     ],

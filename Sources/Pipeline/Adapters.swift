@@ -12,9 +12,7 @@ public final class BertTextEncoder: TextEncoder, @unchecked Sendable {
 
     public func encode(text: String, textB: String?, maxLength: Int?) throws -> TokenizedInput {
         let e = tokenizer.encode(text, pair: textB, maxSequenceLength: maxLength, workspace: workspace)
-        return TokenizedInput(ids: e.ids, segments: e.segments, tokens: tokenizer.tokens(e.ids),
-                              offsets: e.offsets.map { $0.map { TokenSpan(start: Int($0.start), end: Int($0.end)) } },
-                              truncated: e.truncated)
+        return TokenizedInput(encoding: e, tokens: tokenizer.tokens(e.ids))
     }
 }
 

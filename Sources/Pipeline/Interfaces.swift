@@ -1,34 +1,26 @@
 import Inference
 import IO
+import Tokenizer
 
 // What the pipeline needs from the tokenizer and the engine, as small
-// protocols: the command line plugs the real ones in, the tests plug fakes.
+// protocols: the command line plugs the real ones in, the tests plug
+// stand-ins (the PipelineTestSupport target).
 
-/// A token's `[start, end)` span in its own segment's text, in Unicode scalars.
-public struct TokenSpan: Sendable, Equatable {
-    public var start: Int
-    public var end: Int
-    public init(start: Int, end: Int) {
-        self.start = start
-        self.end = end
-    }
-}
-
-/// One record's text as the model sees it.
+/// One record's text as the model sees it: the tokenizer's `Encoding` and
+/// the strings of its tokens (the record's `tokens`).
 public struct TokenizedInput: Sendable, Equatable {
-    public var ids: [Int32]         // [T]
-    public var segments: [Int32]    // [T]
+    public var encoding: Encoding
     public var tokens: [String]     // [T]
-    public var offsets: [TokenSpan?] // [T], nil for [CLS]/[SEP]
-    public var truncated: Bool
 
-    public init(ids: [Int32], segments: [Int32], tokens: [String], offsets: [TokenSpan?], truncated: Bool) {
-        self.ids = ids
-        self.segments = segments
+    public init(encoding: Encoding, tokens: [String]) {
+        self.encoding = encoding
         self.tokens = tokens
-        self.offsets = offsets
-        self.truncated = truncated
     }
+
+    public var ids: [Int32] { encoding.ids }                  // [T]
+    public var segments: [Int32] { encoding.segments }        // [T]
+    public var offsets: [TokenOffset?] { encoding.offsets }   // [T], nil for [CLS]/[SEP]
+    public var truncated: Bool { encoding.truncated }
 }
 
 /// Turns text (and an optional second segment) into model input, at most

@@ -51,6 +51,14 @@ public struct Encoding: Sendable, Equatable {
     public var truncated: Bool
     /// Whether B took part (false also when B was given but has no tokens).
     public var isPair: Bool
+
+    public init(ids: [Int32], segments: [Int32], offsets: [TokenOffset?], truncated: Bool, isPair: Bool) {
+        self.ids = ids
+        self.segments = segments
+        self.offsets = offsets
+        self.truncated = truncated
+        self.isPair = isPair
+    }
 }
 
 /// BERT's tokenizer with the behaviour of Hugging Face's current (Rust

@@ -68,10 +68,6 @@ struct Attribute: ParsableCommand {
     @Option(help: .hidden)
     var window = 512
 
-    /// Runs the pipeline with a whitespace tokenizer and a fake engine (tests of the pipeline itself).
-    @Flag(name: .customLong("fake-engine"), help: .hidden)
-    var fakeEngine = false
-
     func run() throws {
         var exitCode: Int32 = 0
         try exitingOnFailure { exitCode = try execute() }
@@ -130,7 +126,7 @@ struct Attribute: ParsableCommand {
         // output has no manifest.
         let hashing = toStdout ? nil : Background(name: "bertlrp-hash") { try ModelIdentity.compute(directory: modelURL, labels: []) }
         let loaded: LoadedModel
-        do { loaded = try LoadedModel.load(modelURL, fake: fakeEngine, relevance: methodSet.contains(.lrp), workers: workerCount, igSteps: igSteps) } catch { throw CommandFailure("\(error)") }
+        do { loaded = try LoadedModel.load(modelURL, relevance: methodSet.contains(.lrp), workers: workerCount, igSteps: igSteps) } catch { throw CommandFailure("\(error)") }
         let targetOption: TargetOption
         switch TargetOption.parse(target, labels: loaded.labels) {
         case let .success(t): targetOption = t

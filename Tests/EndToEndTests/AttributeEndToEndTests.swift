@@ -11,7 +11,7 @@ final class AttributeEndToEndTests: XCTestCase {
         let base = try temporaryDirectory(self)
         let out = base.appendingPathComponent("out")
         let dev = checkout.appendingPathComponent("data/sst2/dev.tsv")
-        let r = try runBinary(engineArgs + ["--shard-size", "300", "-o", out.path], stdin: dev)
+        let r = try runBinary(["--shard-size", "300", "-o", out.path], stdin: dev)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.hasPrefix("bertlrp-batch: 872 records, 0 errors"), r.stderr)
         let names = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") }.sorted()
@@ -43,10 +43,6 @@ final class AttributeEndToEndTests: XCTestCase {
             XCTAssertEqual(String(decoding: data, as: UTF8.self), lines.joined(separator: "\n") + "\n")
         }
 
-        guard usingRealEngine else {
-            print("reference comparison skipped: the inference engine is not in this build (ran with --fake-engine)")
-            return
-        }
         try compareWithReference(records)
     }
 
@@ -108,18 +104,17 @@ final class AttributeEndToEndTests: XCTestCase {
     func testKilledAndResumedRunEqualsUninterruptedRun() throws {
         let base = try temporaryDirectory(self)
         // Some bad lines too, so that errors.jsonl is checked under resume.
-        let n = usingRealEngine ? 240 : 872
+        let n = 240
         let subset = try sst2Subset(base, records: n)
         var lines = try String(contentsOf: subset, encoding: .utf8).split(separator: "\n").map(String.init)
         for at in stride(from: lines.count - 1, to: 1, by: -37) { lines.insert("broken line without a label column", at: at) }
         let input = base.appendingPathComponent("input.tsv")
         try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
-        let env = usingRealEngine ? [:] : ["BERTLRP_FAKE_DELAY_US": "400"]
-        let args = engineArgs + ["--shard-size", "25", "--workers", "2", input.path]
+        let args = ["--shard-size", "25", "--workers", "2", input.path]
 
         let whole = base.appendingPathComponent("whole")
         let started = Date()
-        let w = try runBinary(args + ["-o", whole.path], environment: env)
+        let w = try runBinary(args + ["-o", whole.path])
         let duration = Date().timeIntervalSince(started)
         XCTAssertEqual(w.status, 3, w.stderr)
 
@@ -130,10 +125,10 @@ final class AttributeEndToEndTests: XCTestCase {
             // Early enough that most attempts are killed: each resumed run still has
             // its model to load and at least what the last kill left to do.
             let delay = Double.random(in: 0.05...max(0.1, 0.35 * duration), using: &generator)
-            let r = try runBinary(args + ["-o", resumed.path] + (attempt == 0 ? [] : ["--resume"]), environment: env, killAfter: delay)
+            let r = try runBinary(args + ["-o", resumed.path] + (attempt == 0 ? [] : ["--resume"]), killAfter: delay)
             if r.killed { kills += 1 } else { XCTAssertEqual(r.status, 3, r.stderr) }
         }
-        let last = try runBinary(args + ["-o", resumed.path, "--resume"], environment: env)
+        let last = try runBinary(args + ["-o", resumed.path, "--resume"])
         XCTAssertEqual(last.status, 3, last.stderr)
         XCTAssertGreaterThanOrEqual(kills, 3, "too few runs were killed to test anything")
         XCTAssertEqual(try shardLines(resumed), try shardLines(whole), "records after \(kills) kills")
@@ -148,13 +143,13 @@ final class AttributeEndToEndTests: XCTestCase {
     /// different models is refused.
     func testPartitionsMergedEqualOneRun() throws {
         let base = try temporaryDirectory(self)
-        let input = try sst2Subset(base, records: usingRealEngine ? 150 : 872)
+        let input = try sst2Subset(base, records: 150)
         let whole = base.appendingPathComponent("whole")
-        XCTAssertEqual(try runBinary(engineArgs + ["--shard-size", "40", "-o", whole.path, input.path]).status, 0)
+        XCTAssertEqual(try runBinary(["--shard-size", "40", "-o", whole.path, input.path]).status, 0)
         var parts: [String] = []
         for i in 0..<3 {
             let dir = base.appendingPathComponent("part\(i)").path
-            let r = try runBinary(engineArgs + ["--shard-size", "40", "--partition", "\(i)/3", "-o", dir, input.path])
+            let r = try runBinary(["--shard-size", "40", "--partition", "\(i)/3", "-o", dir, input.path])
             XCTAssertEqual(r.status, 0, r.stderr)
             parts.append(dir)
         }
@@ -173,7 +168,7 @@ final class AttributeEndToEndTests: XCTestCase {
         // A run of another model (the tiny test model) cannot be merged in.
         let other = base.appendingPathComponent("other")
         let tiny = checkout.appendingPathComponent("Tests/Fixtures/tiny-bert/hf").path
-        let o = try runBinary(engineArgs + ["--model", tiny, "--max-seq-length", "64", "--partition", "0/3", "-o", other.path, input.path])
+        let o = try runBinary(["--model", tiny, "--max-seq-length", "64", "--partition", "0/3", "-o", other.path, input.path])
         XCTAssertEqual(o.status, 0, o.stderr)
         let refused = try runBinary(["merge", parts[1], parts[2], other.path, "-o", base.appendingPathComponent("bad").path])
         XCTAssertEqual(refused.status, 2)
@@ -181,7 +176,7 @@ final class AttributeEndToEndTests: XCTestCase {
         XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
         // So is a run with other methods.
         let lat = base.appendingPathComponent("lat")
-        XCTAssertEqual(try runBinary(engineArgs + ["--methods", "lat", "--partition", "0/3", "-o", lat.path, input.path]).status, 0)
+        XCTAssertEqual(try runBinary(["--methods", "lat", "--partition", "0/3", "-o", lat.path, input.path]).status, 0)
         let refused2 = try runBinary(["merge", parts[1], parts[2], lat.path, "-o", base.appendingPathComponent("bad2").path])
         XCTAssertEqual(refused2.status, 2)
         XCTAssertTrue(refused2.stderr.contains("methods differ"), refused2.stderr)
@@ -190,7 +185,7 @@ final class AttributeEndToEndTests: XCTestCase {
     /// 5% garbage lines: every good record, one errors.jsonl entry per bad line, exit 3.
     func testGarbageLinesGoToErrorsFile() throws {
         let base = try temporaryDirectory(self)
-        let n = usingRealEngine ? 200 : 1000
+        let n = 200
         var jsonl = Data(), tsv = Data("sentence\tlabel\n".utf8)
         var expectedBad: [(input: String, line: Int)] = []
         var good = 0
@@ -219,7 +214,7 @@ final class AttributeEndToEndTests: XCTestCase {
         try jsonl.write(to: jsonlURL)
         try tsv.write(to: tsvURL)
         let out = base.appendingPathComponent("out")
-        let r = try runBinary(engineArgs + ["-o", out.path, jsonlURL.path, tsvURL.path])
+        let r = try runBinary(["-o", out.path, jsonlURL.path, tsvURL.path])
         XCTAssertEqual(r.status, 3, r.stderr)
         let records = try jsonObjects(try shardLines(out))
         XCTAssertEqual(records.count, good)
@@ -238,7 +233,7 @@ final class AttributeEndToEndTests: XCTestCase {
         var parts: [String] = []
         for i in 0..<2 {
             let dir = base.appendingPathComponent("part\(i)").path
-            let p = try runBinary(engineArgs + ["--methods", "lat", "--partition", "\(i)/2", "-o", dir, jsonlURL.path, tsvURL.path])
+            let p = try runBinary(["--methods", "lat", "--partition", "\(i)/2", "-o", dir, jsonlURL.path, tsvURL.path])
             XCTAssertEqual(p.status, i == 1 ? 3 : 0, p.stderr) // the bad lines all have odd indices
             parts.append(dir)
         }
@@ -266,25 +261,25 @@ final class AttributeEndToEndTests: XCTestCase {
             (["--bogus", input.path], "--bogus"),
         ]
         for (args, needle) in cases {
-            let r = try runBinary(engineArgs + ["-o", out] + args)
+            let r = try runBinary(["-o", out] + args)
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").filter { !$0.hasPrefix("bertlrp-batch: 0 records") }.count, 1, "\(args): \(r.stderr)")
             try? FileManager.default.removeItem(atPath: out)
         }
         // An output directory that cannot be made: the system's reason, one line.
-        let blocked = try runBinary(engineArgs + ["-o", input.path + "/out", input.path])
+        let blocked = try runBinary(["-o", input.path + "/out", input.path])
         XCTAssertEqual(blocked.status, 2, blocked.stderr)
         XCTAssertTrue(blocked.stderr.hasPrefix("bertlrp-batch: \(input.path)/out: cannot create the output directory: \(input.path) is not a directory"), blocked.stderr)
         // A finished directory is not overwritten; a resume with other options is refused.
-        XCTAssertEqual(try runBinary(engineArgs + ["-o", out, input.path]).status, 0)
-        let again = try runBinary(engineArgs + ["-o", out, input.path])
+        XCTAssertEqual(try runBinary(["-o", out, input.path]).status, 0)
+        let again = try runBinary(["-o", out, input.path])
         XCTAssertEqual(again.status, 2)
         XCTAssertTrue(again.stderr.contains("--resume"), again.stderr)
-        let other = try runBinary(engineArgs + ["-o", out, "--resume", "--target", "all", input.path])
+        let other = try runBinary(["-o", out, "--resume", "--target", "all", input.path])
         XCTAssertEqual(other.status, 2)
         XCTAssertTrue(other.stderr.contains("targets differ"), other.stderr)
-        let same = try runBinary(engineArgs + ["-o", out, "--resume", input.path])
+        let same = try runBinary(["-o", out, "--resume", input.path])
         XCTAssertEqual(same.status, 0, same.stderr)
     }
 
@@ -292,12 +287,12 @@ final class AttributeEndToEndTests: XCTestCase {
     func testStandardOutput() throws {
         let base = try temporaryDirectory(self)
         let input = try sst2Subset(base, records: 30)
-        let r = try runBinary(engineArgs + ["--target", "all", "-o", "-", input.path])
+        let r = try runBinary(["--target", "all", "-o", "-", input.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 30)
         let out = base.appendingPathComponent("out")
-        XCTAssertEqual(try runBinary(engineArgs + ["--target", "all", "-o", out.path, input.path]).status, 0)
+        XCTAssertEqual(try runBinary(["--target", "all", "-o", out.path, input.path]).status, 0)
         try assertSameRecords(lines, try shardLines(out))
         XCTAssertEqual(try jsonObjects(lines).map { ($0["attributions"] as! [[String: Any]]).map { $0["target"] as! Int } }, Array(repeating: [0, 1], count: 30))
     }

@@ -10,7 +10,7 @@ final class ConvertEndToEndTests: XCTestCase {
 
     /// The records of `input` explained by `model` (all classes), as JSONL lines.
     func explain(_ model: URL, _ input: URL) throws -> [String] {
-        let r = try runBinary(engineArgs + ["--model", model.path, "--max-seq-length", "64", "--target", "all", "-o", "-", input.path])
+        let r = try runBinary(["--model", model.path, "--max-seq-length", "64", "--target", "all", "-o", "-", input.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         return String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
     }

@@ -26,8 +26,8 @@ final class LongDocumentEndToEndTests: XCTestCase {
         let dir = try temporaryDirectory(self)
         let input = try sst2Subset(dir, records: 30)
         let a = dir.appendingPathComponent("truncate"), b = dir.appendingPathComponent("window")
-        XCTAssertEqual(try runBinary(engineArgs + ["-o", a.path, input.path]).status, 0)
-        let r = try runBinary(engineArgs + ["--long", "window", "--window-stride", "9", "-o", b.path, input.path])
+        XCTAssertEqual(try runBinary(["-o", a.path, input.path]).status, 0)
+        let r = try runBinary(["--long", "window", "--window-stride", "9", "-o", b.path, input.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("part-00000.jsonl.zst")),
                        try Data(contentsOf: a.appendingPathComponent("part-00000.jsonl.zst")))
@@ -50,7 +50,7 @@ final class LongDocumentEndToEndTests: XCTestCase {
         try (String(decoding: try JSONSerialization.data(withJSONObject: ["text": text, "id": "w1"]), as: UTF8.self) + "\n")
             .write(to: input, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out")
-        let r = try runBinary(engineArgs + ["--long", "window", "--max-seq-length", "16", "--window-stride", "5", "--methods", "gs,lat",
+        let r = try runBinary(["--long", "window", "--max-seq-length", "16", "--window-stride", "5", "--methods", "gs,lat",
                                             "-o", out.path, input.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains(" windows ("), r.stderr)
@@ -59,7 +59,6 @@ final class LongDocumentEndToEndTests: XCTestCase {
         XCTAssertEqual(t.status, 0, t.stderr)
         let whole = try XCTUnwrap(try jsonObjects(String(decoding: t.stdout, as: UTF8.self).split(separator: "\n").map(String.init)).first)
         let tokens = try XCTUnwrap(record["tokens"] as? [String])
-        guard usingRealEngine else { return }  // the fake engine's tokenizer splits on whitespace
         XCTAssertEqual(tokens, whole["tokens"] as? [String])
         XCTAssertEqual("\(record["offsets"]!)", "\(whole["offsets"]!)")
         XCTAssertEqual(record["truncated"] as? Bool, false)
@@ -92,7 +91,7 @@ final class LongDocumentEndToEndTests: XCTestCase {
             (["--window-stride", "10"], "--window-stride 10: only with --long window"),
         ] {
             let out = dir.appendingPathComponent("out")
-            let r = try runBinary(engineArgs + args + ["-o", out.path, input.path])
+            let r = try runBinary(args + ["-o", out.path, input.path])
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
@@ -112,14 +111,14 @@ final class LongDocumentEndToEndTests: XCTestCase {
         try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
             .joined(separator: "\n").appending("\n").write(to: input, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out")
-        let r = try runBinary(engineArgs + ["--long", "window", "--max-seq-length", "64", "--methods", "lat", "-o", out.path, input.path])
+        let r = try runBinary(["--long", "window", "--max-seq-length", "64", "--methods", "lat", "-o", out.path, input.path])
         XCTAssertEqual(r.status, 3, r.stderr)
         let records = try jsonObjects(try shardLines(out))
         XCTAssertEqual(records.map { $0["index"] as? Int }, [0])
         let first = records[0]
         let tokens = try XCTUnwrap(first["tokens"] as? [String]), segments = try XCTUnwrap(first["segments"] as? [Int])
         XCTAssertEqual(tokens.filter { $0 == "[SEP]" }.count, 2)
-        XCTAssertEqual(segments.filter { $0 == 1 }.count, usingRealEngine ? 5 : 5)  // "is it good ?" and its [SEP]
+        XCTAssertEqual(segments.filter { $0 == 1 }.count, 5)  // "is it good ?" and its [SEP]
         XCTAssertGreaterThan((first["windows"] as? [[Int]])?.count ?? 0, 1)
         let errors = try String(contentsOf: out.appendingPathComponent("errors.jsonl"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(errors.count, 2)
@@ -130,9 +129,9 @@ final class LongDocumentEndToEndTests: XCTestCase {
         let dir = try temporaryDirectory(self)
         let input = try sst2Subset(dir, records: 3)
         let out = dir.appendingPathComponent("out")
-        XCTAssertEqual(try runBinary(engineArgs + ["--long", "window", "--methods", "lat", "-o", out.path, input.path]).status, 0)
+        XCTAssertEqual(try runBinary(["--long", "window", "--methods", "lat", "-o", out.path, input.path]).status, 0)
         for args in [["--methods", "lat"], ["--long", "window", "--window-stride", "20", "--methods", "lat"]] {
-            let r = try runBinary(engineArgs + args + ["--resume", "-o", out.path, input.path])
+            let r = try runBinary(args + ["--resume", "-o", out.path, input.path])
             XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertTrue(r.stderr.contains("long-text handling differs (the run used --long window; now --long "), r.stderr)
         }
@@ -142,7 +141,6 @@ final class LongDocumentEndToEndTests: XCTestCase {
     /// prediction from their mean logits: the same class the run recorded,
     /// so no "predicts another class" note); words ranks the records' tokens.
     func testEvaluateAndWordsAcceptAWindowedRun() throws {
-        guard usingRealEngine else { return }
         let dir = try temporaryDirectory(self)
         let input = try documents(dir, count: 2, sentences: 6)
         let run = dir.appendingPathComponent("run")

@@ -2,8 +2,7 @@ import Foundation
 import XCTest
 
 /// Models as transformers 5 saves them, hostile configs, ids and record lines
-/// (issue 9), through the built binary. These need the real engine (logits,
-/// tokens), so they never take `--fake-engine`.
+/// (issue 9), through the built binary.
 final class ModelAndInputLimitsTests: XCTestCase {
     let fixture = checkout.appendingPathComponent("Tests/Fixtures/hf5-tiny")
 

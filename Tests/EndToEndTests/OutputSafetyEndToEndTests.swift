@@ -49,7 +49,7 @@ final class OutputSafetyEndToEndTests: XCTestCase {
         let input = try smallInput(base)
         // A real run, whose shard and errors file make realistic foreign files.
         let run = base.appendingPathComponent("run")
-        XCTAssertEqual(try runBinary(engineArgs + ["--methods", "lat", "--shard-size", "4", "-o", run.path, input.path]).status, 3)
+        XCTAssertEqual(try runBinary(["--methods", "lat", "--shard-size", "4", "-o", run.path, input.path]).status, 3)
 
         let fm = FileManager.default
         var kinds: [String: (URL) throws -> Void] = [
@@ -73,16 +73,16 @@ final class OutputSafetyEndToEndTests: XCTestCase {
             try make(dir)
             let before = try snapshot(dir)
             var attempts: [(String, [String])] = [
-                ("attribute", engineArgs + ["--methods", "lat", "-o", dir.path, input.path]),
-                ("attribute --resume", engineArgs + ["--methods", "lat", "--shard-size", "4", "--resume", "-o", dir.path, input.path]),
+                ("attribute", ["--methods", "lat", "-o", dir.path, input.path]),
+                ("attribute --resume", ["--methods", "lat", "--shard-size", "4", "--resume", "-o", dir.path, input.path]),
                 ("merge -o", ["merge", run.path, "-o", dir.path]),
             ]
             if kind == "all of them" {
                 attempts += [
-                    ("attribute of a file in it", engineArgs + ["--methods", "lat", "-o", dir.path, dir.appendingPathComponent("part-00000.jsonl.zst").path]),
+                    ("attribute of a file in it", ["--methods", "lat", "-o", dir.path, dir.appendingPathComponent("part-00000.jsonl.zst").path]),
                     ("convert -o", ["convert", tiny.appendingPathComponent("hf").path, "-o", dir.path, "--labels", "negative,neutral,positive"]),
                     ("convert -o --force", ["convert", tiny.appendingPathComponent("hf").path, "-o", dir.path, "--force", "--labels", "negative,neutral,positive"]),
-                    ("attribute into a directory path spelled otherwise", engineArgs + ["--methods", "lat", "-o", dir.path + "/../" + dir.lastPathComponent + "/.", input.path]),
+                    ("attribute into a directory path spelled otherwise", ["--methods", "lat", "-o", dir.path + "/../" + dir.lastPathComponent + "/.", input.path]),
                 ]
             }
             for (what, args) in attempts {
@@ -93,7 +93,7 @@ final class OutputSafetyEndToEndTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: input), inputBytes)
         // The message says what is there.
-        let r = try runBinary(engineArgs + ["--methods", "lat", "-o", base.appendingPathComponent("foreign-a-plain-file").path, input.path])
+        let r = try runBinary(["--methods", "lat", "-o", base.appendingPathComponent("foreign-a-plain-file").path, input.path])
         XCTAssertTrue(r.stderr.contains("1 entry (notes.txt)") && r.stderr.contains("no manifest"), r.stderr)
     }
 
@@ -104,7 +104,7 @@ final class OutputSafetyEndToEndTests: XCTestCase {
         let base = try temporaryDirectory(self)
         let input = try smallInput(base)
         let out = base.appendingPathComponent("out")
-        let args = engineArgs + ["--methods", "lat", "--shard-size", "4"]
+        let args = ["--methods", "lat", "--shard-size", "4"]
         XCTAssertEqual(try runBinary(args + ["-o", out.path, input.path]).status, 3)
         // The case: explaining an earlier output in a directory that holds it.
         let d = base.appendingPathComponent("d")
@@ -156,7 +156,7 @@ final class OutputSafetyEndToEndTests: XCTestCase {
     func testResumeChecksTheInputsContent() throws {
         let base = try temporaryDirectory(self)
         let input = try smallInput(base, records: 20)
-        let args = engineArgs + ["--methods", "lat", "--shard-size", "4"]
+        let args = ["--methods", "lat", "--shard-size", "4"]
         let whole = base.appendingPathComponent("whole")
         XCTAssertEqual(try runBinary(args + ["-o", whole.path, input.path]).status, 3)
         let original = try Data(contentsOf: input)
@@ -216,7 +216,7 @@ final class OutputSafetyEndToEndTests: XCTestCase {
     func testMergeAcceptsOnlyTheSameJobAndVerifiesEverything() throws {
         let base = try temporaryDirectory(self)
         let input = try smallInput(base, records: 16)
-        let args = engineArgs + ["--methods", "lat", "--shard-size", "3"]
+        let args = ["--methods", "lat", "--shard-size", "3"]
         func part(_ i: Int, _ name: String, _ extra: [String] = [], input: URL) throws -> String {
             let dir = base.appendingPathComponent(name).path
             let r = try runBinary(args + extra + ["--partition", "\(i)/2", "-o", dir, input.path])
@@ -309,7 +309,7 @@ final class OutputSafetyEndToEndTests: XCTestCase {
         ]
         for (args, needle) in cases {
             for dir in [out, empty] {
-                let r = try runBinary(engineArgs + ["--methods", "lat", "-o", dir.path] + args)
+                let r = try runBinary(["--methods", "lat", "-o", dir.path] + args)
                 XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
                 XCTAssertTrue(r.stderr.hasPrefix("bertlrp-batch: ") && r.stderr.split(separator: "\n").first!.contains(needle), "\(args): \(r.stderr)")
             }
@@ -317,10 +317,10 @@ final class OutputSafetyEndToEndTests: XCTestCase {
             XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: empty.path), [], "\(args): left files in an existing directory")
         }
         // The corrected command, in the same place, and its --resume.
-        let fixed = try runBinary(engineArgs + ["--methods", "lat", "--text-field", "sentence", "-o", out.path, tsv.path])
+        let fixed = try runBinary(["--methods", "lat", "--text-field", "sentence", "-o", out.path, tsv.path])
         XCTAssertEqual(fixed.status, 0, fixed.stderr)
         XCTAssertEqual(try shardLines(out).count, 6)
-        XCTAssertTrue(try runBinary(engineArgs + ["--methods", "lat", "--text-field", "sentence", "--resume", "-o", out.path, tsv.path]).stderr.contains("complete already"))
+        XCTAssertTrue(try runBinary(["--methods", "lat", "--text-field", "sentence", "--resume", "-o", out.path, tsv.path]).stderr.contains("complete already"))
     }
 
     /// `convert --force` never touches a source: SRC as -o, SRC inside -o,

@@ -21,7 +21,7 @@ final class ReportEndToEndTests: XCTestCase {
         let input = dir.appendingPathComponent("input.jsonl")
         try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
         let run = dir.appendingPathComponent("run")
-        let r = try runBinary(engineArgs + ["--methods", "gs,lat,ixg", "-o", run.path, input.path])
+        let r = try runBinary(["--methods", "gs,lat,ixg", "-o", run.path, input.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         if evaluate {
             let e = try runBinary(["evaluate", run.path, "-k", "3"])

@@ -62,13 +62,6 @@ func runBinary(_ args: [String], stdin: URL? = nil, environment: [String: String
                      stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self), killed: killed)
 }
 
-/// The real engine, always, unless BERTLRP_TEST_FAKE_ENGINE=1 asks for the
-/// pipeline's stand-in (`--fake-engine`: the pipeline's behaviour alone, fast).
-/// A broken engine fails these tests; it never falls back to the stand-in.
-let engineArgs: [String] = ProcessInfo.processInfo.environment["BERTLRP_TEST_FAKE_ENGINE"] == "1" ? ["--fake-engine"] : []
-
-var usingRealEngine: Bool { engineArgs.isEmpty }
-
 func temporaryDirectory(_ test: XCTestCase) throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bertlrp-e2e-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -6,7 +6,6 @@ import XCTest
 /// beside `lat`), and one-line usage errors.
 final class TransformerMethodsEndToEndTests: XCTestCase {
     func testRecordLayoutWithEveryMethod() throws {
-        try XCTSkipUnless(usingRealEngine, "the fake engine computes the seed's methods only")
         let base = try temporaryDirectory(self)
         let input = try sst2Subset(base, records: 6)
         let r = try runBinary(["--methods", "gs,ixg,attnlrp,cplrp,ig,rollout,lat", "--ig-steps", "4", "--target", "all",
@@ -52,7 +51,7 @@ final class TransformerMethodsEndToEndTests: XCTestCase {
             (["--methods", "ig", "--ig-steps", "many"], "--ig-steps"),
         ]
         for (args, needle) in cases {
-            let r = try runBinary(engineArgs + ["-o", out] + args + [input.path])
+            let r = try runBinary(["-o", out] + args + [input.path])
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)")

@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import IO
 @testable import Pipeline
+import PipelineTestSupport
 import XCTest
 
 /// A fresh temporary directory, removed at the end of the test.

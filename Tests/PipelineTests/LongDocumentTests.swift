@@ -23,7 +23,7 @@ final class LongDocumentTests: XCTestCase {
 
     func run(_ text: String, target: TargetOption, methods: Methods, maxLength: Int, batchTokens: Int) throws
         -> (record: [String: Any], stats: PipelineStats.Snapshot, loaded: LoadedModel) {
-        let loaded = try LoadedModel.load(Self.modelDir, fake: false, workers: 2, igSteps: 4)
+        let loaded = try LoadedModel.load(Self.modelDir, workers: 2, igSteps: 4)
         var options = PipelineOptions(methods: methods, target: target, labels: loaded.labels, maxSeqLength: maxLength,
                                       workers: 2, long: .window(stride: nil))
         options.batchTokens = batchTokens
@@ -123,7 +123,7 @@ final class LongDocumentTests: XCTestCase {
 
     /// A text that fits one window: the record `--long truncate` makes, byte for byte.
     func testFitsOneWindowIsTheTruncateRecord() throws {
-        let loaded = try LoadedModel.load(Self.modelDir, fake: false, workers: 2, igSteps: 4)
+        let loaded = try LoadedModel.load(Self.modelDir, workers: 2, igSteps: 4)
         let input = sst2Path()
         func lines(_ long: LongMode) throws -> [String] {
             var options = PipelineOptions(methods: .every, labels: loaded.labels, maxSeqLength: 128, workers: 2, long: long)

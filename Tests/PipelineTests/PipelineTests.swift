@@ -2,6 +2,8 @@ import Foundation
 import Inference
 import IO
 @testable import Pipeline
+import PipelineTestSupport
+import Tokenizer
 import XCTest
 
 final class BatchingTests: XCTestCase {
@@ -28,8 +30,10 @@ final class BatchingTests: XCTestCase {
 final class RecordJSONTests: XCTestCase {
     func testKeyOrderEscapingAndFloatRoundTrip() throws {
         let record = InputRecord(index: 16, input: "x", line: 18, id: "dev-17", text: "it's a \"charming\"\n\u{1}é", textB: "b", label: "1")
-        let tok = TokenizedInput(ids: [101, 5, 6, 102], segments: [0, 0, 0, 0], tokens: ["[CLS]", "it", "\"", "[SEP]"],
-                                offsets: [nil, TokenSpan(start: 0, end: 2), TokenSpan(start: 7, end: 8), nil], truncated: false)
+        let tok = TokenizedInput(encoding: Encoding(ids: [101, 5, 6, 102], segments: [0, 0, 0, 0],
+                                                    offsets: [nil, TokenOffset(start: 0, end: 2), TokenOffset(start: 7, end: 8), nil],
+                                                    truncated: false, isPair: false),
+                                 tokens: ["[CLS]", "it", "\"", "[SEP]"])
         let values: [Float] = [0.1, 1e-30, -3.4028235e38, 1.0000001, Float.leastNonzeroMagnitude, 123456.79, -0.0]
         let result = ExampleResult(logits: [-2.09, 2.17], probs: [0.014, 0.986], predicted: 1, lat: values,
                                    attributions: [Attribution(target: 1, gs: values, gi: values, lrp: [Float.nan, .infinity, 1, 2, 3, 4, 5])])
@@ -53,7 +57,9 @@ final class RecordJSONTests: XCTestCase {
 
     func testOnlyRequestedMethodsAppear() throws {
         let record = InputRecord(index: 0, input: "x", line: 1, text: "a")
-        let tok = TokenizedInput(ids: [101, 5, 102], segments: [0, 0, 0], tokens: ["[CLS]", "a", "[SEP]"], offsets: [nil, TokenSpan(start: 0, end: 1), nil], truncated: true)
+        let tok = TokenizedInput(encoding: Encoding(ids: [101, 5, 102], segments: [0, 0, 0], offsets: [nil, TokenOffset(start: 0, end: 1), nil],
+                                                    truncated: true, isPair: false),
+                                 tokens: ["[CLS]", "a", "[SEP]"])
         let r = try FakeRunner(numClasses: 2).run([EncodedInput(ids: tok.ids, segments: tok.segments)], targets: [.predicted], methods: .lat)[0]
         let line = String(decoding: RecordJSON.line(record: record, tokenized: tok, result: r, methods: .lat), as: UTF8.self)
         XCTAssertTrue(line.contains("\"lat\": "))

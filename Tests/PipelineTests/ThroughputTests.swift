@@ -21,7 +21,7 @@ final class ThroughputTests: XCTestCase {
             .appendingPathComponent("models/minilm-sst2")
         // The command line's default budget unless told otherwise.
         let budget = try Int(env["BERTLRP_PERF_BATCH_TOKENS"] ?? "")
-            ?? LoadedModel.load(modelDir, fake: true).batchTokens(methods: .all, targetsPerExample: 1, longest: 128)
+            ?? Engine.batchTokens(config: ModelConfig.load(modelDir.appendingPathComponent("config.json")), methods: .all, targets: 1, longest: 128)
         let model = try BertModel(directory: modelDir)
         let tokenizer = try BertTokenizer.load(modelDirectory: modelDir)
         Engine.setBLASThreads(1)

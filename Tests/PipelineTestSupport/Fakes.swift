@@ -1,10 +1,12 @@
 import Foundation
 import Inference
+import Pipeline
+import Tokenizer
 
-// Stand-ins for the tokenizer and the engine with the same contracts: used
-// by the tests, and by the hidden `--fake-engine` option of the command line
-// so that the pipeline's own behaviour (order, resume, partitions, errors) is
-// testable quickly and independently of the model.
+// Stand-ins for the tokenizer and the engine with the same contracts as the
+// real ones, so that the pipeline's own behaviour (order, resume, partitions,
+// errors) is testable quickly and independently of the model. Tests only:
+// no shipping module depends on this target (as swift-nio's NIOEmbedded).
 
 /// Splits on whitespace; ids are a hash of the lowercased word.
 public struct WhitespaceEncoder: TextEncoder {
@@ -20,32 +22,33 @@ public struct WhitespaceEncoder: TextEncoder {
             truncated = true
             if a.count >= b.count { a.removeLast() } else { b.removeLast() }
         }
-        var t = TokenizedInput(ids: [101], segments: [0], tokens: ["[CLS]"], offsets: [nil], truncated: truncated)
-        func add(_ words: [(String, TokenSpan)], segment: Int32) {
+        var ids: [Int32] = [101], segments: [Int32] = [0], tokens = ["[CLS]"], offsets: [TokenOffset?] = [nil]
+        func add(_ words: [(String, TokenOffset)], segment: Int32) {
             for (w, span) in words {
-                t.ids.append(WhitespaceEncoder.id(w))
-                t.segments.append(segment)
-                t.tokens.append(w)
-                t.offsets.append(span)
+                ids.append(WhitespaceEncoder.id(w))
+                segments.append(segment)
+                tokens.append(w)
+                offsets.append(span)
             }
-            t.ids.append(102)
-            t.segments.append(segment)
-            t.tokens.append("[SEP]")
-            t.offsets.append(nil)
+            ids.append(102)
+            segments.append(segment)
+            tokens.append("[SEP]")
+            offsets.append(nil)
         }
         add(a, segment: 0)
         if textB != nil { add(b, segment: 1) }
-        return t
+        return TokenizedInput(encoding: Encoding(ids: ids, segments: segments, offsets: offsets, truncated: truncated, isPair: textB != nil && !b.isEmpty),
+                              tokens: tokens)
     }
 
-    static func words(_ text: String) -> [(String, TokenSpan)] {
-        var out: [(String, TokenSpan)] = []
+    static func words(_ text: String) -> [(String, TokenOffset)] {
+        var out: [(String, TokenOffset)] = []
         var current = ""
         var start = 0
         var i = 0
         for s in text.unicodeScalars {
             if s.properties.isWhitespace {
-                if !current.isEmpty { out.append((current.lowercased(), TokenSpan(start: start, end: i))) }
+                if !current.isEmpty { out.append((current.lowercased(), TokenOffset(start: Int32(start), end: Int32(i)))) }
                 current = ""
             } else {
                 if current.isEmpty { start = i }
@@ -53,7 +56,7 @@ public struct WhitespaceEncoder: TextEncoder {
             }
             i += 1
         }
-        if !current.isEmpty { out.append((current.lowercased(), TokenSpan(start: start, end: i))) }
+        if !current.isEmpty { out.append((current.lowercased(), TokenOffset(start: Int32(start), end: Int32(i)))) }
         return out
     }
 
