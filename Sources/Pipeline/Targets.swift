@@ -76,10 +76,10 @@ extension Methods {
             } else if let entry = named.first(where: { $0.name == name }) {
                 m.formUnion(entry.method)
             } else {
-                return .failure(TargetError("--methods: unknown method '\(part)' (expected \(known))"))
+                return .failure(TargetError("unknown method '\(part)' (expected \(known))"))
             }
         }
-        if m.isEmpty { return .failure(TargetError("--methods: name at least one of \(known)")) }
+        if m.isEmpty { return .failure(TargetError("name at least one of \(known)")) }
         return .success(m)
     }
 

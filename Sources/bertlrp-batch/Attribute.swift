@@ -24,8 +24,9 @@ struct Attribute: ParsableCommand {
 
     /// The seed's four and AttnLRP, the most faithful method at one backward
     /// pass by `evaluate` on SST-2 dev (README, "Evaluating the explanations").
-    @Option(help: "Methods, comma-separated: gs, gi, lrp, lat, ixg, attnlrp, cplrp, ig, rollout (all: the seed's four).")
-    var methods = "gs,gi,lrp,lat,attnlrp"
+    @Option(help: "Methods, comma-separated: gs, gi, lrp, lat, ixg, attnlrp, cplrp, ig, rollout (all: the seed's four; default: gs,gi,lrp,lat,attnlrp).",
+            transform: parseMethods)
+    var methods: Methods = [.gs, .gi, .lrp, .lat, .attnlrp]
 
     @Option(name: .customLong("ig-steps"), help: "Integrated gradients: Gauss-Legendre steps (1-\(Attribute.maxIGSteps)).")
     var igSteps = 32
@@ -33,13 +34,13 @@ struct Attribute: ParsableCommand {
     static let maxIGSteps = 1024
 
     @Option(help: "Classes to explain: predicted, all, a class number, a class name, or gold (the label field).")
-    var target = "predicted"
+    var target = TargetArgument(argument: "predicted")
 
     @Option(name: .customLong("max-seq-length"), help: "Tokens per example, [CLS] and [SEP] included.")
     var maxSeqLength = 128
 
     @Option(help: "Texts longer than --max-seq-length: truncate (cut them off) or window (overlapping windows, averaged).")
-    var long = "truncate"
+    var long = LongOption.truncate
 
     @Option(name: .customLong("window-stride"), help: "--long window: text tokens from one window's start to the next (default: half a window).")
     var windowStride: Int?
@@ -53,8 +54,8 @@ struct Attribute: ParsableCommand {
     @Flag(help: "Finish an interrupted run in the output directory (same command and options).")
     var resume = false
 
-    @Option(help: "Only records with index % N == I (one job of N), as I/N.")
-    var partition: String?
+    @Option(help: "Only records with index % N == I (one job of N), as I/N.", transform: parsePartition)
+    var partition: Partition?
 
     @Option(name: [.short, .customLong("output")], help: "Output directory, or '-' for plain JSONL on standard output.")
     var output = "bertlrp-out"
@@ -68,49 +69,38 @@ struct Attribute: ParsableCommand {
     @Option(help: .hidden)
     var window = 512
 
-    func run() throws {
-        var exitCode: Int32 = 0
-        try exitingOnFailure { exitCode = try execute() }
-        if exitCode != 0 { throw ExitCode(exitCode) }
-    }
-
-    private func execute() throws -> Int32 {
-        // Options.
-        let methodSet: Methods
-        switch Methods.parse(methods) {
-        case let .success(m): methodSet = m
-        case let .failure(e): throw CommandFailure(e.description)
-        }
+    /// The checks that need neither the model nor a file.
+    func validate() throws {
         guard igSteps >= 1 && igSteps <= Attribute.maxIGSteps else {
-            throw CommandFailure("--ig-steps \(igSteps): expected 1 to \(Attribute.maxIGSteps)")
+            throw ValidationError("--ig-steps \(igSteps): expected 1 to \(Attribute.maxIGSteps)")
         }
-        guard maxSeqLength >= 3 else { throw CommandFailure("--max-seq-length \(maxSeqLength): at least 3 ([CLS] x [SEP])") }
-        let longMode: LongMode
+        guard maxSeqLength >= 3 else { throw ValidationError("--max-seq-length \(maxSeqLength): at least 3 ([CLS] x [SEP])") }
         switch long {
-        case "truncate":
-            if let windowStride { throw CommandFailure("--window-stride \(windowStride): only with --long window") }
-            longMode = .truncate
-        case "window":
+        case .truncate:
+            if let windowStride { throw ValidationError("--window-stride \(windowStride): only with --long window") }
+        case .window:
             if let s = windowStride {
-                guard s >= 1 else { throw CommandFailure("--window-stride \(s): at least 1") }
+                guard s >= 1 else { throw ValidationError("--window-stride \(s): at least 1") }
                 guard s <= maxSeqLength - 2 else {
-                    throw CommandFailure("--window-stride \(s): larger than the window (--max-seq-length \(maxSeqLength) holds \(maxSeqLength - 2) tokens of text)")
+                    throw ValidationError("--window-stride \(s): larger than the window (--max-seq-length \(maxSeqLength) holds \(maxSeqLength - 2) tokens of text)")
                 }
             }
-            longMode = .window(stride: windowStride)
-        default: throw CommandFailure("--long \(long): expected truncate or window")
         }
-        guard shardSize >= 1 else { throw CommandFailure("--shard-size \(shardSize): at least 1") }
-        if let workers, workers < 1 { throw CommandFailure("--workers \(workers): at least 1") }
-        guard (batchTokens ?? 1) >= 1, maxBatch >= 1, window >= 1 else { throw CommandFailure("--batch-tokens, --max-batch and --window must be positive") }
-        var part: Partition?
-        if let partition {
-            guard let p = Partition.parse(partition) else { throw CommandFailure("--partition \(partition): expected I/N with 0 <= I < N") }
-            part = p
-        }
+        guard shardSize >= 1 else { throw ValidationError("--shard-size \(shardSize): at least 1") }
+        if let workers, workers < 1 { throw ValidationError("--workers \(workers): at least 1") }
+        guard (batchTokens ?? 1) >= 1, maxBatch >= 1, window >= 1 else { throw ValidationError("--batch-tokens, --max-batch and --window must be positive") }
+        if output == "-" && resume { throw ValidationError("--resume needs an output directory (-o DIR), not standard output") }
+    }
+
+    func run() throws {
+        if try execute() > 0 { throw CommandFailure.recordsFailed }
+    }
+
+    /// The run; the number of bad records.
+    private func execute() throws -> Int {
+        let longMode: LongMode = long == .truncate ? .truncate : .window(stride: windowStride)
         let toStdout = output == "-"
-        if toStdout && resume { throw CommandFailure("--resume needs an output directory (-o DIR), not standard output") }
-        let readerOptions = try input.readerOptions()
+        let readerOptions = input.readerOptions
 
         // Model.
         guard let modelURL = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
@@ -125,13 +115,8 @@ struct Attribute: ParsableCommand {
         // hashed on the idle second core while the model loads; standard
         // output has no manifest.
         let hashing = toStdout ? nil : Background(name: "bertlrp-hash") { try ModelIdentity.compute(directory: modelURL, labels: []) }
-        let loaded: LoadedModel
-        do { loaded = try LoadedModel.load(modelURL, relevance: methodSet.contains(.lrp), workers: workerCount, igSteps: igSteps) } catch { throw CommandFailure("\(error)") }
-        let targetOption: TargetOption
-        switch TargetOption.parse(target, labels: loaded.labels) {
-        case let .success(t): targetOption = t
-        case let .failure(e): throw CommandFailure(e.description)
-        }
+        let loaded = try LoadedModel.load(modelURL, relevance: methods.contains(.lrp), workers: workerCount, igSteps: igSteps)
+        let targetOption = try target.resolve(labels: loaded.labels)
         if maxSeqLength > loaded.maxPositions {
             throw CommandFailure("--max-seq-length \(maxSeqLength): \(modelURL.path)/config.json allows at most \(loaded.maxPositions) positions")
         }
@@ -152,8 +137,8 @@ struct Attribute: ParsableCommand {
             model.labels = loaded.labels
             let identity = RunIdentity(
                 tool: "bertlrp-batch \(BertLRPBatch.version)", model: model,
-                methods: methodSet.names.map { $0 == "ig" && igSteps != 32 ? "ig:\(igSteps)" : $0 }, targets: targetOption.description, maxSeqLength: maxSeqLength,
-                shardSize: shardSize, partition: part?.description, reader: input.manifestDescription,
+                methods: methods.names.map { $0 == "ig" && igSteps != 32 ? "ig:\(igSteps)" : $0 }, targets: targetOption.description, maxSeqLength: maxSeqLength,
+                shardSize: shardSize, partition: partition?.description, reader: input.manifestDescription,
                 long: longMode == .truncate ? nil : longMode.description, windowStride: longMode.stride)
             computedIdentity = identity
             return identity
@@ -172,7 +157,7 @@ struct Attribute: ParsableCommand {
                 if let p = plan, p.complete {
                     let m = p.manifest
                     FileHandle.standardError.write(Data("bertlrp-batch: \(output) is complete already: \(m.records) records, \(m.errors) errors in \(m.shards.count) shards\n".utf8))
-                    return m.errors > 0 ? 3 : 0
+                    return m.errors
                 }
                 reader.expectation = plan?.expectation
             } else {
@@ -206,11 +191,11 @@ struct Attribute: ParsableCommand {
         case .all: targetsPerExample = loaded.labels.count
         default: targetsPerExample = 1
         }
-        let budget = loaded.batchTokens(methods: methodSet, targetsPerExample: targetsPerExample, longest: maxSeqLength)
+        let budget = loaded.batchTokens(methods: methods, targetsPerExample: targetsPerExample, longest: maxSeqLength)
         let options = PipelineOptions(
-            methods: methodSet, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
+            methods: methods, target: targetOption, labels: loaded.labels, maxSeqLength: maxSeqLength,
             workers: workerCount, shardSize: shardSize,
-            partition: part, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window,
+            partition: partition, startIndex: startIndex, batchTokens: batchTokens ?? budget, maxBatch: maxBatch, window: window,
             long: longMode, multiLabel: loaded.config.multiLabel)
         let pipeline = Pipeline(options: options, encoder: loaded.encoder, makeRunner: loaded.makeRunner)
         let progress = ProgressReporter(stats: pipeline.stats, totalBytes: reader.totalBytes)
@@ -225,17 +210,16 @@ struct Attribute: ParsableCommand {
                 if d.committedShards == 0 && plan == nil {
                     // Nothing committed: nothing a resume could keep, so nothing left behind.
                     d.discard()
-                    throw ExitCode(2)
+                    throw CommandFailure.reported
                 }
                 d.abandon()
             }
             progress.finish(destination: output, note: " (stopped)")
-            throw ExitCode(2)
+            throw CommandFailure.reported
         }
         progress.finish(destination: output, note: note)
-        let errors: Int
-        if let d = sink as? DirectorySink { errors = d.manifest.errors } else { errors = (sink as! StdoutSink).errors }
-        return errors > 0 ? 3 : 0
+        if let d = sink as? DirectorySink { return d.manifest.errors }
+        return (sink as! StdoutSink).errors
     }
 
     /// The first record (or header) of each input file after the first (the

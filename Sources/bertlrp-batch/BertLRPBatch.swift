@@ -15,21 +15,53 @@ struct BertLRPBatch: ParsableCommand {
         defaultSubcommand: Attribute.self
     )
 
-    /// As ArgumentParser's, except that usage errors exit with 2 (docs/CONTRACT.md
-    /// section 6) instead of EX_USAGE (64).
+    /// The one place where errors become exit codes (docs/CONTRACT.md section 6).
+    /// `--help` and `--version` print as ArgumentParser does (exit 0). Every
+    /// other error is one line starting `bertlrp-batch: `: a `CommandFailure`
+    /// exits with its code; ArgumentParser's usage errors (its message without
+    /// "Error: " and the usage text) and any other error exit 2.
     static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let failure as CommandFailure {
+            fail(failure.message, exitCode: failure.exitCode)
         } catch {
-            if exitCode(for: error) == .validationFailure {
-                // One line: the message, without the usage text.
-                let line = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-                FileHandle.standardError.write(Data((line + "\n").utf8))
-                Foundation.exit(2)
+            switch exitCode(for: error) {
+            case .success: exit(withError: error)
+            case .validationFailure: fail(message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)", exitCode: 2)
+            default: fail("\(error)", exitCode: 2)
             }
-            exit(withError: error)
         }
     }
 
+    private static func fail(_ message: String?, exitCode: Int32) -> Never {
+        if let message { FileHandle.standardError.write(Data("bertlrp-batch: \(message)\n".utf8)) }
+        Foundation.exit(exitCode)
+    }
+}
+
+/// The commands' one error type: `BertLRPBatch.main` writes `message`, when
+/// there is one, as the line `bertlrp-batch: message` and exits with `exitCode`.
+struct CommandFailure: Error, CustomStringConvertible {
+    var message: String?
+    var exitCode: Int32
+
+    /// A usage or configuration error: its line, exit 2.
+    init(_ message: String) {
+        self.message = message
+        exitCode = 2
+    }
+
+    private init(silentExit exitCode: Int32) {
+        message = nil
+        self.exitCode = exitCode
+    }
+
+    /// Stop with exit 2: the command has written why already.
+    static let reported = CommandFailure(silentExit: 2)
+    /// Some records failed (the command's summary says how many): exit 3.
+    static let recordsFailed = CommandFailure(silentExit: 3)
+
+    var description: String { message ?? "exit code \(exitCode)" }
 }

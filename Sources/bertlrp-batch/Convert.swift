@@ -33,45 +33,35 @@ struct Convert: ParsableCommand {
     @Option(help: "Number of classes, checked against the classifier.")
     var numLabels: Int?
 
-    @Option(help: "Element type of model.safetensors: f32 or f16.")
-    var dtype: String = "f32"
+    @Option(help: "Element type of model.safetensors.")
+    var dtype = OutputDType.f32
 
     @Flag(help: "Replace OUTPUT if it exists and is not empty.")
     var force = false
 
-    func run() throws {
-        do {
-            // Checked here rather than by the parser so that it exits with 2 like every other error.
-            guard let output else { throw ConversionError.badSource(path: source, reason: "no output directory; give -o DIR") }
-            let summary = try CheckpointConverter.convert(
-                source: URL(fileURLWithPath: source), output: URL(fileURLWithPath: output),
-                options: try options(output: output))
-            print(Self.describe(summary))
-        } catch {
-            FileHandle.standardError.write(Data("bertlrp-batch convert: \(error)\n".utf8))
-            throw ExitCode(2)
+    /// The checks that need no file. A missing -o is checked here rather than
+    /// by the parser so that the message says what to do.
+    func validate() throws {
+        if output == nil { throw ValidationError("\(source): no output directory; give -o DIR") }
+        if labelNames?.contains(where: \.isEmpty) == true {
+            throw ValidationError("\(source): --labels has an empty name")
+        }
+        if let numLabels, numLabels < 1 {
+            throw ValidationError("\(source): --num-labels must be at least 1")
         }
     }
 
-    func options(output: String) throws -> ConversionOptions {
-        let outType: TensorDType
-        switch dtype.lowercased() {
-        case "f32", "float32": outType = .f32
-        case "f16", "float16", "half": outType = .f16
-        default: throw ConversionError.output(path: output, reason: "--dtype must be f32 or f16, not '\(dtype)'")
-        }
-        var names: [String]?
-        if let labels {
-            names = labels.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            if names!.contains(where: \.isEmpty) {
-                throw ConversionError.labels(file: source, reason: "--labels has an empty name")
-            }
-        }
-        if let numLabels, numLabels < 1 {
-            throw ConversionError.labels(file: source, reason: "--num-labels must be at least 1")
-        }
-        return ConversionOptions(config: config.map { URL(fileURLWithPath: $0) }, vocab: vocab.map { URL(fileURLWithPath: $0) },
-                                 labels: names, numLabels: numLabels, dtype: outType, overwrite: force)
+    func run() throws {
+        let summary = try CheckpointConverter.convert(
+            source: URL(fileURLWithPath: source), output: URL(fileURLWithPath: output!),
+            options: ConversionOptions(config: config.map { URL(fileURLWithPath: $0) }, vocab: vocab.map { URL(fileURLWithPath: $0) },
+                                       labels: labelNames, numLabels: numLabels, dtype: dtype.tensorType, overwrite: force))
+        print(Self.describe(summary))
+    }
+
+    /// `--labels`, split at the commas.
+    private var labelNames: [String]? {
+        labels?.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     static func describe(_ s: ConversionSummary) -> String {

@@ -66,7 +66,7 @@ struct EngineBenchmark: ParsableCommand {
 
         if !skipBundled {
             guard let dir = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
-                throw ValidationError("no bundled model found; pass --model DIR")
+                throw CommandFailure("no bundled model found; pass --model DIR")
             }
             let bert = try loadModel(dir)
             let dataURL = data.map { URL(fileURLWithPath: $0) } ?? Self.checkout.appendingPathComponent("data/sst2/dev.tsv")
@@ -91,7 +91,7 @@ struct EngineBenchmark: ParsableCommand {
     }
 
     private func loadModel(_ dir: URL) throws -> BertModel {
-        do { return try BertModel(directory: dir) } catch { throw ValidationError("\(error)") }
+        do { return try BertModel(directory: dir) } catch { throw CommandFailure("\(error)") }
     }
 
     private func measureAll(_ model: BertModel, _ inputs: [EncodedInput], batchSize: Int, seedFigures: [String: String]) throws {

@@ -30,7 +30,7 @@ struct Evaluate: ParsableCommand {
     var k = 10
 
     @Option(help: "What a deleted token becomes: pad, mask, unk or delete (removed).")
-    var replace = "pad"
+    var replace = Replacement.pad
 
     @Flag(name: .customLong("only-correct"), help: "Curves over the records the model got right before deletion (the seed's original_correct=True).")
     var onlyCorrect = false
@@ -45,7 +45,7 @@ struct Evaluate: ParsableCommand {
     var seed: UInt64 = 1
 
     @Option(help: "Whose scores rank the tokens: the run's first attributions entry (default), predicted, a class number or name.")
-    var target: String?
+    var target: TargetArgument?
 
     @Option(help: "Methods to evaluate, comma-separated (default: every method of the run).")
     var methods: String?
@@ -58,7 +58,6 @@ struct Evaluate: ParsableCommand {
 
     func validate() throws {
         guard k >= 1 else { throw ValidationError("-k \(k): at least 1") }
-        guard Replacement(rawValue: replace) != nil else { throw ValidationError("--replace \(replace): expected pad, mask, unk or delete") }
         guard minTokens >= 0 else { throw ValidationError("--min-tokens \(minTokens): at least 0") }
         guard randomRepeats >= 1 else { throw ValidationError("--random-repeats \(randomRepeats): at least 1") }
         if let workers, workers < 1 { throw ValidationError("--workers \(workers): at least 1") }
@@ -66,29 +65,27 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        try exitingOnFailure {
-            let dir = URL(fileURLWithPath: directory)
-            let finished = try FinishedRun(dir)
-            let loaded = try RunModel(run: finished, override: model.map { URL(fileURLWithPath: $0) })
-            var o = EvaluationOptions()
-            o.k = k
-            o.replace = Replacement(rawValue: replace)!
-            o.onlyCorrect = onlyCorrect
-            o.minTokens = minTokens
-            o.randomRepeats = randomRepeats
-            o.seed = seed
-            let labels = finished.manifest.identity.model.labels.isEmpty ? loaded.model.config.labels : finished.manifest.identity.model.labels
-            o.target = try ScoreTarget.parse(target, labels: labels)
-            o.methods = methods.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-            if let workers { o.workers = workers }
-            o.batchTokens = batchTokens
-            let out = output.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("evaluation.json")
-            let result = try Evaluation.run(finished, model: loaded.model, tokenizer: loaded.tokenizer, modelHash: loaded.hash, options: o,
-                                            report: { FileHandle.standardError.write(Data("bertlrp-batch: \($0)\n".utf8)) })
-            do { try AtomicFile.write(Data(result.document.text().utf8), to: out) } catch { throw CommandFailure("\(out.path): \(error)") }
-            print(result.table, terminator: "")
-            for n in result.notes { print("note: \(n)") }
-            print("-> \(out.path)")
-        }
+        let dir = URL(fileURLWithPath: directory)
+        let finished = try FinishedRun(dir)
+        let loaded = try RunModel(run: finished, override: model.map { URL(fileURLWithPath: $0) })
+        var o = EvaluationOptions()
+        o.k = k
+        o.replace = replace
+        o.onlyCorrect = onlyCorrect
+        o.minTokens = minTokens
+        o.randomRepeats = randomRepeats
+        o.seed = seed
+        let labels = finished.manifest.identity.model.labels.isEmpty ? loaded.model.config.labels : finished.manifest.identity.model.labels
+        o.target = try ScoreTarget.parse(target?.text, labels: labels)
+        o.methods = methods.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if let workers { o.workers = workers }
+        o.batchTokens = batchTokens
+        let out = output.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("evaluation.json")
+        let result = try Evaluation.run(finished, model: loaded.model, tokenizer: loaded.tokenizer, modelHash: loaded.hash, options: o,
+                                        report: { FileHandle.standardError.write(Data("bertlrp-batch: \($0)\n".utf8)) })
+        do { try AtomicFile.write(Data(result.document.text().utf8), to: out) } catch { throw CommandFailure("\(out.path): \(error)") }
+        print(result.table, terminator: "")
+        for n in result.notes { print("note: \(n)") }
+        print("-> \(out.path)")
     }
 }

@@ -5,8 +5,8 @@ import IO
 /// The reader's options (docs/CONTRACT.md section 2), shared by the commands that
 /// read records.
 struct InputOptions: ParsableArguments {
-    @Option(help: "Input format: tsv or jsonl (default: by extension; standard input is sniffed).")
-    var format: String?
+    @Option(help: "Input format (default: by extension; standard input is sniffed).")
+    var format: RecordFormat?
 
     @Option(name: .customLong("text-field"), help: "Field (or, with --no-header, 1-based TSV column) holding the text (default: text or sentence).")
     var textField: String?
@@ -33,47 +33,22 @@ struct InputOptions: ParsableArguments {
         if let n = maxLineBytes, n < 1 { throw ValidationError("--max-line-bytes must be at least 1") }
     }
 
-    /// The reader options, or a message for a bad `--format`.
-    func readerOptions() throws -> RecordReaderOptions {
-        var format: RecordFormat?
-        if let f = self.format {
-            guard let parsed = RecordFormat(rawValue: f.lowercased()) else {
-                throw CommandFailure("--format \(f): expected tsv or jsonl")
-            }
-            format = parsed
-        }
-        return RecordReaderOptions(format: format, textField: textField, textBField: textBField,
-                                   idField: idField, labelField: labelField, header: !noHeader,
-                                   maxLineBytes: maxLineBytes ?? RecordReaderOptions.defaultMaxLineBytes)
+    /// What the reader is told.
+    var readerOptions: RecordReaderOptions {
+        RecordReaderOptions(format: format, textField: textField, textBField: textBField,
+                            idField: idField, labelField: labelField, header: !noHeader,
+                            maxLineBytes: maxLineBytes ?? RecordReaderOptions.defaultMaxLineBytes)
     }
 
     /// As recorded in the manifest (what must match on --resume).
     var manifestDescription: [String: String] {
         var d: [String: String] = ["header": noHeader ? "false" : "true"]
-        if let format { d["format"] = format.lowercased() }
+        if let format { d["format"] = format.rawValue }
         if let textField { d["text_field"] = textField }
         if let textBField { d["text_b_field"] = textBField }
         if let idField { d["id_field"] = idField }
         if let labelField { d["label_field"] = labelField }
         if let maxLineBytes { d["max_line_bytes"] = String(maxLineBytes) }
         return d
-    }
-}
-
-/// A usage or configuration error: one line on standard error, exit 2 (docs/CONTRACT.md section 6).
-struct CommandFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Runs a command body, turning setup errors into the one-line message and exit code 2.
-func exitingOnFailure(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let e as ExitCode {
-        throw e
-    } catch {
-        FileHandle.standardError.write(Data("bertlrp-batch: \(error)\n".utf8))
-        throw ExitCode(2)
     }
 }

@@ -45,27 +45,25 @@ struct Report: ParsableCommand {
     }
 
     func run() throws {
-        try exitingOnFailure {
-            let dir = URL(fileURLWithPath: directory)
-            let finished = try FinishedRun(dir)
-            let out = output.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("report.html")
-            try checkWritable(out)
-            let evaluationURL = evaluation.map { URL(fileURLWithPath: $0) } ?? {
-                let url = dir.appendingPathComponent("evaluation.json")
-                return FileManager.default.fileExists(atPath: url.path) ? url : nil
-            }()
-            let evaluationText = try evaluationURL.map { try ReportData.evaluation($0, run: finished) }
-            var o = ReportOptions()
-            o.records = records
-            o.seed = seed
-            o.top = top
-            o.minCount = minCount
-            o.tool = "bertlrp-batch \(BertLRPBatch.version)"
-            let data = try ReportData.build(finished, options: o)
-            let page = ReportPage.html(data: data, evaluation: evaluationText)
-            do { try AtomicFile.write(Data(page.utf8), to: out) } catch { throw CommandFailure("\(out.path): cannot write the report: \(error)") }
-            print("-> \(out.path) (\(page.utf8.count / 1024) KiB)")
-        }
+        let dir = URL(fileURLWithPath: directory)
+        let finished = try FinishedRun(dir)
+        let out = output.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("report.html")
+        try checkWritable(out)
+        let evaluationURL = evaluation.map { URL(fileURLWithPath: $0) } ?? {
+            let url = dir.appendingPathComponent("evaluation.json")
+            return FileManager.default.fileExists(atPath: url.path) ? url : nil
+        }()
+        let evaluationText = try evaluationURL.map { try ReportData.evaluation($0, run: finished) }
+        var o = ReportOptions()
+        o.records = records
+        o.seed = seed
+        o.top = top
+        o.minCount = minCount
+        o.tool = "bertlrp-batch \(BertLRPBatch.version)"
+        let data = try ReportData.build(finished, options: o)
+        let page = ReportPage.html(data: data, evaluation: evaluationText)
+        do { try AtomicFile.write(Data(page.utf8), to: out) } catch { throw CommandFailure("\(out.path): cannot write the report: \(error)") }
+        print("-> \(out.path) (\(page.utf8.count / 1024) KiB)")
     }
 
     /// -o must name a file in an existing, writable directory: checked before the run is read.

@@ -46,40 +46,31 @@ struct Tokenize: ParsableCommand {
         if let n = maxSeqLength, n < 3 { throw ValidationError("--max-seq-length must be at least 3 (room for [CLS], [SEP], [SEP])") }
     }
 
+    /// A configuration error: one line on standard error, exit code 2
+    /// (docs/CONTRACT.md section 6). tokenize's lines say `error:` after the
+    /// tool's name (TokenizeCommandTests).
+    static func failure(_ message: String) -> CommandFailure {
+        CommandFailure("error: \(message)")
+    }
+
     func run() throws {
-        do {
-            try tokenizeAll()
-        } catch let failure as Failure {
-            Self.writeStandardError("bertlrp-batch: error: \(failure.message)\n")
-            throw ExitCode(2)
-        }
-    }
-
-    /// A configuration error: one line on standard error, exit code 2 (docs/CONTRACT.md section 6).
-    struct Failure: Error {
-        var message: String
-    }
-
-    private func tokenizeAll() throws {
         let tokenizer: BertTokenizer
         do {
             tokenizer = try loadTokenizer()
         } catch let error as TokenizerError {
-            throw Failure(message: error.description)
+            throw Self.failure(error.description)
         }
         var errorLog: FileHandle?
         if let errors {
             guard FileManager.default.createFile(atPath: errors, contents: nil),
                   let handle = FileHandle(forWritingAtPath: errors) else {
-                throw Failure(message: "\(errors): cannot write the errors file")
+                throw Self.failure("\(errors): cannot write the errors file")
             }
             errorLog = handle
         }
         defer { try? errorLog?.close() }
 
-        let options: RecordReaderOptions
-        do { options = try input.readerOptions() } catch { throw Failure(message: "\(error)") }
-        let reader = RecordReader(inputs: input.inputs, options: options)
+        let reader = RecordReader(inputs: input.inputs, options: input.readerOptions)
         let workspace = TokenizerWorkspace()
         var out: [UInt8] = []
         out.reserveCapacity(1 << 17)
@@ -99,12 +90,12 @@ struct Tokenize: ParsableCommand {
             }
         } catch let error as InputError {
             Self.flush(&out)
-            throw Failure(message: error.description)
+            throw Self.failure(error.description)
         }
         Self.flush(&out)
         if failed > 0 {
             Self.writeStandardError("bertlrp-batch: \(failed) record(s) could not be read\(errors.map { " (see \($0))" } ?? "")\n")
-            throw ExitCode(3)
+            throw CommandFailure.recordsFailed
         }
     }
 
@@ -114,7 +105,7 @@ struct Tokenize: ParsableCommand {
                                           options: BertTokenizerOptions(lowercase: doLowerCase ?? true))
         }
         guard let dir = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
-            throw Failure(message: "no model: the bundled model (\(BundledModel.relativePath)) was not found; give --model DIR or --vocab FILE")
+            throw Self.failure("no model: the bundled model (\(BundledModel.relativePath)) was not found; give --model DIR or --vocab FILE")
         }
         return try BertTokenizer.load(modelDirectory: dir)
     }

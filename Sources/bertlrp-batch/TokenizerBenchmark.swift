@@ -42,7 +42,7 @@ struct TokenizerBenchmark: ParsableCommand {
 
     func run() throws {
         guard let modelDir = model.map({ URL(fileURLWithPath: $0) }) ?? BundledModel.locate() else {
-            throw ValidationError("the bundled model was not found; give --model DIR")
+            throw CommandFailure("the bundled model was not found; give --model DIR")
         }
         let dataPath: String
         if let data {
@@ -55,7 +55,7 @@ struct TokenizerBenchmark: ParsableCommand {
         do {
             tokenizer = try BertTokenizer.load(modelDirectory: modelDir)
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         var texts: [String] = []
         do {
@@ -64,9 +64,9 @@ struct TokenizerBenchmark: ParsableCommand {
                 if case let .record(r) = item { texts.append(r.text) }
             }
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
-        guard !texts.isEmpty else { throw ValidationError("\(dataPath): no sentences") }
+        guard !texts.isEmpty else { throw CommandFailure("\(dataPath): no sentences") }
 
         // Ours.
         let workspace = TokenizerWorkspace()
@@ -188,7 +188,7 @@ struct TokenizerBenchmark: ParsableCommand {
     private func runHuggingFace(modelDir: URL, texts: [String]) throws -> HFResult {
         let tokenizerJSON = modelDir.appendingPathComponent("tokenizer.json")
         guard FileManager.default.fileExists(atPath: tokenizerJSON.path) else {
-            throw ValidationError("\(modelDir.path) has no tokenizer.json")
+            throw CommandFailure("\(modelDir.path) has no tokenizer.json")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bertlrp-tokbench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -217,7 +217,7 @@ struct TokenizerBenchmark: ParsableCommand {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let last = String(decoding: errors, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "exit \(process.terminationStatus)"
-            throw ValidationError("\(python): \(last)")
+            throw CommandFailure("\(python): \(last)")
         }
         return try JSONDecoder().decode(HFResult.self, from: output)
     }

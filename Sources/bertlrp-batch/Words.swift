@@ -35,7 +35,7 @@ struct Words: ParsableCommand {
     var specials = false
 
     @Option(help: "Whose scores: the run's first attributions entry (default), predicted, a class number or name.")
-    var target: String?
+    var target: TargetArgument?
 
     @Flag(help: "One JSON document on standard output instead of the table.")
     var json = false
@@ -47,20 +47,18 @@ struct Words: ParsableCommand {
     }
 
     func run() throws {
-        try exitingOnFailure {
-            let finished = try runs.map { try FinishedRun(URL(fileURLWithPath: $0)) }
-            var o = WordOptions()
-            o.methods = method.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-            o.top = top
-            o.minCount = minCount
-            o.mergeSubwords = mergeSubwords
-            o.specials = specials
-            o.target = try ScoreTarget.parse(target, labels: finished[0].manifest.identity.model.labels)
-            let result = try WordRanking.run(finished, options: o)
-            print(json ? result.document.text() : result.table, terminator: "")
-            if result.skipped > 0 && !json {
-                print("note: \(result.skipped) record scorings were all zero and are left out")
-            }
+        let finished = try runs.map { try FinishedRun(URL(fileURLWithPath: $0)) }
+        var o = WordOptions()
+        o.methods = method.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        o.top = top
+        o.minCount = minCount
+        o.mergeSubwords = mergeSubwords
+        o.specials = specials
+        o.target = try ScoreTarget.parse(target?.text, labels: finished[0].manifest.identity.model.labels)
+        let result = try WordRanking.run(finished, options: o)
+        print(json ? result.document.text() : result.table, terminator: "")
+        if result.skipped > 0 && !json {
+            print("note: \(result.skipped) record scorings were all zero and are left out")
         }
     }
 }

@@ -87,7 +87,7 @@ final class LongDocumentEndToEndTests: XCTestCase {
             (["--long", "window", "--window-stride", "0"], "--window-stride 0: at least 1"),
             (["--long", "window", "--window-stride", "127"], "--window-stride 127: larger than the window (--max-seq-length 128 holds 126 tokens of text)"),
             (["--long", "window", "--max-seq-length", "64", "--window-stride", "63"], "--window-stride 63: larger than the window"),
-            (["--long", "sliding"], "--long sliding: expected truncate or window"),
+            (["--long", "sliding"], "The value 'sliding' is invalid for '--long <long>'. Please provide one of 'truncate' and 'window'."),
             (["--window-stride", "10"], "--window-stride 10: only with --long window"),
         ] {
             let out = dir.appendingPathComponent("out")
