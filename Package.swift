@@ -25,7 +25,10 @@ let package = Package(
         .target(name: "ModelFiles"),
         .target(name: "IO", dependencies: ["ModelFiles", "CZstd", "CIsal"]),
         .target(name: "Tokenizer"),
-        .target(name: "Inference", dependencies: ["ModelFiles", "COpenBLAS"]),
+        // The forward pass's elementwise kernels (GELU, softmax, LayerNorm, the head's
+        // products), compiled for AVX2+FMA and for the baseline, picked at load time.
+        .target(name: "CKernels"),
+        .target(name: "Inference", dependencies: ["ModelFiles", "COpenBLAS", "CKernels"]),
         .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),
         // The seed's experiments over finished runs (evaluate, words): beside Pipeline, not over it.
         .target(name: "Analysis", dependencies: ["IO", "Tokenizer", "Inference"]),
