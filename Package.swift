@@ -2,8 +2,9 @@
 import PackageDescription
 
 // Dependencies point one way: bertlrp-batch -> Pipeline (+ IO for convert);
-// Pipeline -> Tokenizer, Inference, IO; Inference -> ModelFiles (IO's model files). Only Inference
-// touches BLAS, only IO touches zstd and ISA-L.
+// Pipeline -> Tokenizer, Inference, IO; Inference -> ModelFiles (IO's model files) and CKernels
+// (its elementwise C kernels). Only Inference touches BLAS, only IO touches zstd and ISA-L; the
+// test stand-ins (PipelineTestSupport) are a target only the tests depend on.
 let package = Package(
     name: "bertlrp-batch",
     products: [
