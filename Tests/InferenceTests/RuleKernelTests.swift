@@ -84,6 +84,51 @@ final class RuleKernelTests: XCTestCase {
     }
 }
 
+/// The seed's alpha-beta rule and the GELU's derivative on examples small
+/// enough to check by hand.
+final class AlphaBetaAndGELUKernelTests: XCTestCase {
+    /// W = [[1, −2], [3, ½]], b = [½, −1], x = [2, 1], R = [1, 3]:
+    /// zp = [2.5, 6.5], zn = [−2, −1] (eps aside); s⁺ = ½R/zp = [1/5, 3/13],
+    /// s⁻ = ½R/zn = [−1/4, −3/2]; c = s⁺·W⁺ + s⁻·W⁻ = [11.6/13, 8/13];
+    /// |c ⊙ x| = [23.2/13, 8/13], scaled to sum ΣR = 4: [23.2/7.8, 8/7.8].
+    /// The forward through the stacked weights gives x·Wᵀ + b = [½, 5.5].
+    func testAlphaBetaByHand() {
+        let w = FloatBuffer(count: 4), b = FloatBuffer(count: 2)
+        for (i, v) in [Float(1), -2, 3, 0.5].enumerated() { w.p[i] = v }
+        b.p[0] = 0.5; b.p[1] = -1
+        let dense = AlphaBetaWeights(weight: w.p, bias: b.p, inFeatures: 2, outFeatures: 2)
+        let rin = DenseRelevance.propagate(dense, x: [2, 1], r: [1, 3])
+        XCTAssertEqual(rin[0], 23.2 / 7.8, accuracy: 1e-6)
+        XCTAssertEqual(rin[1], 8 / 7.8, accuracy: 1e-6)
+        let x = FloatBuffer(count: 2), z = FloatBuffer(count: 4), y = FloatBuffer(count: 2)
+        x.p[0] = 2; x.p[1] = 1
+        DenseRelevance.forward(Linear(), dense, x: x.p, rows: 1, z: z.p, y: y.p)
+        XCTAssertEqual(y.p[0], 0.5, accuracy: 1e-6)
+        XCTAssertEqual(y.p[1], 5.5, accuracy: 1e-6)
+        // The stored denominators: [zp | zn] with their eps.
+        XCTAssertEqual(z.p[0], 2.5, accuracy: 1e-6); XCTAssertEqual(z.p[1], 6.5, accuracy: 1e-6)
+        XCTAssertEqual(z.p[2], -2, accuracy: 1e-6); XCTAssertEqual(z.p[3], -1, accuracy: 1e-6)
+    }
+
+    /// gelu'(x) as the kernel computes it against central differences of
+    /// BERT's GELU in Double (libm's erf), x in [−6, 6]: within 1e-6.
+    func testGELUDerivativeMatchesFiniteDifferences() {
+        let n = 1_201
+        let x = FloatBuffer(count: n), y = FloatBuffer(count: n), d = FloatBuffer(count: n)
+        for i in 0..<n { x.p[i] = -6 + 12 * Float(i) / Float(n - 1) }
+        geluForward(x.p, y.p, derivative: d.p, count: n)
+        func gelu(_ v: Double) -> Double { v * 0.5 * (1 + Foundation.erf(v / 2.0.squareRoot())) }
+        var worst = 0.0
+        for i in 0..<n {
+            let v = Double(x.p[i]), h = 1e-5
+            let fd = (gelu(v + h) - gelu(v - h)) / (2 * h)
+            worst = max(worst, abs(Double(d.p[i]) - fd))
+        }
+        print("GELU derivative against finite differences: worst \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
+    }
+}
+
 final class FastGELUTests: XCTestCase {
     /// The vectorised GELU against libm's `erf` and `exp` (BERT's formula in
     /// float32), over the range activations take and beyond: absolute error
