@@ -1,8 +1,8 @@
 #ifndef BERTLRP_CKERNELS_H
 #define BERTLRP_CKERNELS_H
 
-// The forward pass's elementwise kernels (Inference's LayerNorm.swift and
-// Attention.swift call them), in C so that each is compiled twice, for
+// The forward pass's elementwise kernels (called by Inference's LayerNorm.swift,
+// Activations.swift and Engine+Head.swift), in C so that each is compiled twice, for
 // x86-64-v3 (AVX2 and FMA: eight lanes, fused multiply-adds) and for the
 // baseline, and the processor's version is picked when the library loads
 // (GCC/Clang `target_clones`, an ifunc). Same formulas as before; values
