@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "IO", dependencies: ["ModelFiles", "CZstd", "CIsal"]),
         .target(name: "Tokenizer"),
         // The forward pass's elementwise kernels (GELU, softmax, LayerNorm, the head's
-        // products), compiled for AVX2+FMA and for the baseline, picked at load time.
+        // products), compiled for AVX2 and for the baseline, picked at load time.
         .target(name: "CKernels"),
         .target(name: "Inference", dependencies: ["ModelFiles", "COpenBLAS", "CKernels"]),
         .target(name: "Pipeline", dependencies: ["IO", "Tokenizer", "Inference"]),

@@ -4,6 +4,11 @@
 #include <math.h>
 #include <string.h>
 
+// No fused multiply-adds: the AVX2 version rounds each product and sum as the
+// baseline one (and as the Swift loops before) do; with contraction, CP-LRP on
+// one SST-2 reference example moved past its tolerance (4e-4 against 1e-4).
+#pragma clang fp contract(off)
+
 #ifdef BERTLRP_CLONES
 // given on the command line (tests of one version)
 #elif defined(__x86_64__) && defined(__ELF__)

@@ -167,151 +167,33 @@ public final class Engine: @unchecked Sendable {
                     chooseTargets: (([ExampleResult]) -> [TargetSelection])? = nil) throws -> [ExampleResult] {
         precondition(targets.count == inputs.count, "one target selection per example")
         precondition(model.relevance || !methods.contains(.lrp), "lrp asked of a model loaded without relevance weights")
-        let c = model.config
-        let h = c.hiddenSize
         guard !inputs.isEmpty else { return [] }
         let layout = try pack(inputs)
-        let forwardRow = layout.forwardRow, probOffset = layout.probOffset
         let relevance = methods.contains(.lrp)
         reserveForward(rows: layout.rows, probCount: layout.probCount, maxT: layout.maxT, relevance: relevance)
-        let gradientRules = !methods.intersection([.gs, .gi, .lrp, .ixg]).isEmpty
-        forward(inputs, forwardRow: forwardRow, probOffset: probOffset, backward: gradientRules, relevance: relevance)
-
+        forward(inputs, forwardRow: layout.forwardRow, probOffset: layout.probOffset,
+                backward: !methods.intersection([.gs, .gi, .lrp, .ixg]).isEmpty, relevance: relevance)
         let heads = classifierHead(examples: inputs.count)
-        var results = heads.map { head in
-            let (probs, predicted) = model.config.prediction(logits: head.logits)
-            return ExampleResult(logits: head.logits.map { Float($0) }, probs: probs, predicted: predicted, lat: nil, attributions: [])
-        }
-
-        for b in inputs.indices {
-            if methods.contains(.lat) { results[b].lat = lat(tokens: inputs[b].ids.count, probOffset: probOffset[b]) }
-            if methods.contains(.rollout) { results[b].rollout = rollout(tokens: inputs[b].ids.count, probOffset: probOffset[b]) }
-        }
+        var results = predictions(heads)
+        attentionScores(inputs, layout: layout, methods: methods, into: &results)
 
         guard methods.needsTargets else { return results }
         let targets = chooseTargets?(results) ?? targets
         precondition(targets.count == inputs.count, "one chosen target selection per example")
         let pairs = try targetPairs(inputs, targets: targets, results: &results)
         guard !pairs.isEmpty else { return results }
-        // Where each pair's scores go: results[example].attributions[slot].
-        var slot = [Int](repeating: 0, count: inputs.count), attributionIndex: [Int] = []
-        for p in pairs {
-            attributionIndex.append(slot[p.example])
-            slot[p.example] += 1
+        let plan = planBackward(inputs, layout: layout, pairs: pairs, methods: methods, results: results)
+        reserveBackward(rows: plan.rows, lrpRows: plan.rows - plan.gradientRows)
+        seedOutputGradients(plan, heads: heads, results: results)
+        if !plan.blocks.isEmpty || !plan.lrpSegments.isEmpty {
+            backward(gradSegments: plan.blocks, lrpSegments: plan.lrpSegments)
         }
-
-        // Backward blocks, T rows each. Non-LRP blocks first (each with its seed's
-        // scale), then the LRP blocks (the backward keeps those last).
-        var blocks: [Segment] = [], scales: [Double] = [], lrpSegments: [Segment] = []
-        var m = 0
-        func block(_ pair: Int, _ rule: BackwardRule, scale: Double) -> Int {
-            let p = pairs[pair], t = inputs[p.example].ids.count
-            blocks.append(Segment(example: p.example, target: p.target, forwardRow: forwardRow[p.example],
-                                  row: m, rows: t, probOffset: probOffset[p.example], rule: rule))
-            scales.append(scale)
-            m += t
-            return blocks.count - 1
-        }
-        // The gradient serves gs and gi (seeded with f_c, as the seed does) and ixg
-        // (seeded with 1, or the f_c-seeded block with f_c divided out; only a logit
-        // of exactly zero needs a block of its own).
-        let wantSquares = !methods.intersection([.gs, .gi]).isEmpty
-        var gradientBlock = [Int](), ixgBlock = [Int](), attnBlock = [Int](), cpBlock = [Int]()
-        if wantSquares || methods.contains(.ixg) {
-            for (k, p) in pairs.enumerated() {
-                gradientBlock.append(block(k, .gradient, scale: wantSquares ? Double(results[p.example].logits[p.target]) : 1))
-            }
-        }
-        if methods.contains(.ixg) {
-            for k in pairs.indices {
-                ixgBlock.append(scales[gradientBlock[k]] != 0 ? gradientBlock[k] : block(k, .gradient, scale: 1))
-            }
-        }
-        if methods.contains(.attnlrp) { attnBlock = pairs.indices.map { block($0, .attnLRP, scale: 1) } }
-        if methods.contains(.cplrp) { cpBlock = pairs.indices.map { block($0, .cpLRP, scale: 1) } }
-        let mGrad = m
-        if methods.contains(.lrp) {
-            for p in pairs {
-                let t = inputs[p.example].ids.count
-                lrpSegments.append(Segment(example: p.example, target: p.target, forwardRow: forwardRow[p.example],
-                                           row: m, rows: t, probOffset: probOffset[p.example]))
-                m += t
-            }
-        }
-        reserveBackward(rows: m, lrpRows: m - mGrad)
-
-        // Output gradients and relevances at the last hidden layer: only position 0 is
-        // non-zero, so they start compact, one row per block.
-        let dy = dY.p
-        for (k, s) in blocks.enumerated() {
-            headGradient(heads[s.example], target: s.target, scale: scales[k], rule: s.rule, into: dy + k * h)
-        }
-        for (p, s) in lrpSegments.enumerated() {
-            let head = heads[s.example]
-            var r = [Double](repeating: 0, count: c.numClasses)
-            r[s.target] = Double(results[s.example].logits[s.target])
-            r = DenseRelevance.propagate(model.classifier.rule, x: head.pooled, r: r)     // [H]
-            r = DenseRelevance.propagate(model.pooler.rule, x: head.poolerInput, r: r)    // [H], tanh skipped
-            for i in 0..<h { dy[(blocks.count + p) * h + i] = Float(r[i]) }
-        }
-
-        if !blocks.isEmpty || !lrpSegments.isEmpty {
-            backward(gradSegments: blocks, lrpSegments: lrpSegments)
-        }
-
-        // After the backward, dY holds the gradient (or relevance) at the embedding output e.
-        let e = hidden[0].p
-        if wantSquares {
-            for (k, b) in gradientBlock.enumerated() {
-                let s = blocks[b]
-                var gs = [Float](repeating: 0, count: s.rows), gi = gs
-                for t in 0..<s.rows {
-                    let g = dy + (s.row + t) * h, x = e + (s.forwardRow + t) * h
-                    var a = 0.0, b = 0.0
-                    for j in 0..<h {
-                        let v = Double(g[j])
-                        a += v * v
-                        let w = v * Double(x[j])
-                        b += w * w
-                    }
-                    gs[t] = Float(a)
-                    gi[t] = Float(b)
-                }
-                if methods.contains(.gs) { results[s.example].attributions[attributionIndex[k]].gs = gs }
-                if methods.contains(.gi) { results[s.example].attributions[attributionIndex[k]].gi = gi }
-            }
-        }
-        for (k, s) in lrpSegments.enumerated() {
-            var lrp = [Float](repeating: 0, count: s.rows)
-            for t in 0..<s.rows {
-                let r = dy + (s.row + t) * h
-                var a = 0.0
-                for j in 0..<h { a += Double(abs(r[j])) }
-                lrp[t] = Float(a)
-            }
-            results[s.example].attributions[attributionIndex[k]].lrp = lrp
-        }
-        // Section 5b's methods: back through the embedding LayerNorm (by each block's
-        // rule) to the embedding sum, then Σ_h w_t,h · g_t,h with w the word embedding.
-        let signed = Array(Set(ixgBlock + attnBlock + cpBlock)).sorted().map { blocks[$0] }
-        if !signed.isEmpty {
-            embeddingSumGradient(segments: signed, from: dY.p, into: dX.p)
-            func scores(_ b: Int) -> [Float] {
-                wordEmbeddingDot(inputs[blocks[b].example], gradient: dX.p + blocks[b].row * h, scale: 1 / scales[b])
-                    .map { Float($0) }
-            }
-            for k in pairs.indices {
-                let a = attributionIndex[k], example = pairs[k].example
-                if methods.contains(.ixg) { results[example].attributions[a].ixg = scores(ixgBlock[k]) }
-                if methods.contains(.attnlrp) { results[example].attributions[a].attnlrp = scores(attnBlock[k]) }
-                if methods.contains(.cplrp) { results[example].attributions[a].cplrp = scores(cpBlock[k]) }
-            }
-        }
-
+        embeddingOutputScores(plan, methods: methods, into: &results)
+        embeddingSumScores(inputs, plan: plan, methods: methods, into: &results)
         if methods.contains(.ig) {
             integratedGradients(inputs, pairs: pairs, logits: heads.map(\.logits)) { k, ig, delta in
-                results[pairs[k].example].attributions[attributionIndex[k]].ig = ig
-                results[pairs[k].example].attributions[attributionIndex[k]].igDelta = delta
+                results[pairs[k].example].attributions[plan.attributionIndex[k]].ig = ig
+                results[pairs[k].example].attributions[plan.attributionIndex[k]].igDelta = delta
             }
         }
         return results

@@ -3,10 +3,11 @@
 
 // The forward pass's elementwise kernels (called by Inference's LayerNorm.swift,
 // Activations.swift and Engine+Head.swift), in C so that each is compiled twice, for
-// x86-64-v3 (AVX2 and FMA: eight lanes, fused multiply-adds) and for the
-// baseline, and the processor's version is picked when the library loads
-// (GCC/Clang `target_clones`, an ifunc). Same formulas as before; values
-// differ at float32 rounding between the two versions (FMA rounds once).
+// x86-64-v3 (AVX2: eight lanes a register) and for the baseline, and the
+// processor's version is picked when the library loads (GCC/Clang
+// `target_clones`, an ifunc). Same formulas as before, without fused
+// multiply-adds (kernels.c), so both versions round each operation alike;
+// only the order of the sums differs from the Swift loops they replaced.
 // Pointer arguments are row-major; lengths are element counts.
 
 #include <stddef.h>
