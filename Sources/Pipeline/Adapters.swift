@@ -30,7 +30,7 @@ public final class EngineRunner: ExampleRunner {
         engine.igSteps = igSteps
     }
 
-    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods,
+    public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection],
                     chooseTargets: (([ExampleResult]) -> [TargetSelection])?) throws -> [ExampleResult] {
         if let chooseTargets { return try engine.run(inputs, methods: methods, targets: targets, chooseTargets: chooseTargets) }
         var groups: [(selection: TargetSelection, positions: [Int])] = []

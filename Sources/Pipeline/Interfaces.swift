@@ -35,14 +35,14 @@ public protocol TextEncoder: Sendable {
 /// micro-batch of examples of different lengths and returns one result each,
 /// in order; each result must not depend on the rest of the batch.
 /// `chooseTargets`, when given, replaces `targets` once the logits are known
-/// (as `Engine.run`'s).
+/// (as `Engine.run`'s, whose argument order this follows).
 public protocol ExampleRunner: AnyObject {
-    func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods,
+    func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection],
              chooseTargets: (([ExampleResult]) -> [TargetSelection])?) throws -> [ExampleResult]
 }
 
 extension ExampleRunner {
-    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods) throws -> [ExampleResult] {
-        try run(inputs, targets: targets, methods: methods, chooseTargets: nil)
+    public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection]) throws -> [ExampleResult] {
+        try run(inputs, methods: methods, targets: targets, chooseTargets: nil)
     }
 }

@@ -96,8 +96,8 @@ final class LongDocument: @unchecked Sendable {
             for batch in plan {
                 let ws = batch.map { redo[$0] }
                 do {
-                    let out = try runner.run(ws.map { input($0, of: tokenized) }, targets: ws.map { _ in .classes([target]) },
-                                             methods: options.methods)
+                    let out = try runner.run(ws.map { input($0, of: tokenized) }, methods: options.methods,
+                                             targets: ws.map { _ in .classes([target]) })
                     for (w, r) in zip(ws, out) { done[w] = r }
                 } catch {
                     throw WindowFailure(window: ws[0], count: windows.spans.count, error: error)

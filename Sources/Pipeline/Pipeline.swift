@@ -342,13 +342,13 @@ public final class Pipeline: @unchecked Sendable {
         }
         var results: [Result<ExampleResult, Error>]
         do {
-            let out = try runner.run(batch.map(\.input), targets: batch.map(\.pending.selection), methods: methods, chooseTargets: choose(batch))
+            let out = try runner.run(batch.map(\.input), methods: methods, targets: batch.map(\.pending.selection), chooseTargets: choose(batch))
             precondition(out.count == batch.count, "engine returned \(out.count) results for \(batch.count) inputs")
             results = out.map { .success($0) }
         } catch {
             // One bad example must not fail its neighbours: retry one by one.
             results = batch.map { u in
-                Result { try runner.run([u.input], targets: [u.pending.selection], methods: methods, chooseTargets: choose([u]))[0] }
+                Result { try runner.run([u.input], methods: methods, targets: [u.pending.selection], chooseTargets: choose([u]))[0] }
             }
         }
         for (u, r) in zip(batch, results) {

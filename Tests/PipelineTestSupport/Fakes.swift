@@ -78,7 +78,7 @@ public final class FakeRunner: ExampleRunner {
         self.microsecondsPerToken = microsecondsPerToken
     }
 
-    public func run(_ inputs: [EncodedInput], targets: [TargetSelection], methods: Methods,
+    public func run(_ inputs: [EncodedInput], methods: Methods, targets: [TargetSelection],
                     chooseTargets: (([ExampleResult]) -> [TargetSelection])?) throws -> [ExampleResult] {
         if microsecondsPerToken > 0 {
             usleep(UInt32(min(10_000_000, microsecondsPerToken * inputs.reduce(0) { $0 + $1.ids.count })))

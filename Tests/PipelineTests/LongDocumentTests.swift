@@ -62,12 +62,12 @@ final class LongDocumentTests: XCTestCase {
             XCTAssertEqual(cut.spans.map { [$0.lowerBound, $0.upperBound] }, windows)
             let inputs = cut.spans.indices.map { EncodedInput(ids: cut.cut(whole.ids, $0), segments: cut.cut(whole.segments, $0)) }
             let runner = try loaded.makeRunner()
-            let heads = try inputs.map { try runner.run([$0], targets: [.predicted], methods: [])[0] }
+            let heads = try inputs.map { try runner.run([$0], methods: [], targets: [.predicted])[0] }
             // The document's class: the mean of the windows' logits, in double.
             let mean = (0..<2).map { c in heads.reduce(0.0) { $0 + Double($1.logits[c]) } / Double(heads.count) }
             let docClass = mean[1] > mean[0] ? 1 : 0
             let classes = target == .all ? [0, 1] : [docClass]
-            let alone = try inputs.map { try runner.run([$0], targets: [.classes(classes)], methods: methods)[0] }
+            let alone = try inputs.map { try runner.run([$0], methods: methods, targets: [.classes(classes)])[0] }
             if target == .predicted {
                 XCTAssertNotEqual(Set(heads.map(\.predicted)).count, 1, "the windows should disagree")
                 XCTAssertGreaterThan(stats.windowsRedone, 0, "some windows explained for a provisional class")

@@ -60,7 +60,7 @@ final class RecordJSONTests: XCTestCase {
         let tok = TokenizedInput(encoding: Encoding(ids: [101, 5, 102], segments: [0, 0, 0], offsets: [nil, TokenOffset(start: 0, end: 1), nil],
                                                     truncated: true, isPair: false),
                                  tokens: ["[CLS]", "a", "[SEP]"])
-        let r = try FakeRunner(numClasses: 2).run([EncodedInput(ids: tok.ids, segments: tok.segments)], targets: [.predicted], methods: .lat)[0]
+        let r = try FakeRunner(numClasses: 2).run([EncodedInput(ids: tok.ids, segments: tok.segments)], methods: .lat, targets: [.predicted])[0]
         let line = String(decoding: RecordJSON.line(record: record, tokenized: tok, result: r, methods: .lat), as: UTF8.self)
         XCTAssertTrue(line.contains("\"lat\": "))
         XCTAssertFalse(line.contains("attributions"))
