@@ -50,40 +50,20 @@ func parsePartition(_ text: String) throws -> Partition {
 }
 
 /// `--target` as written: predicted, all, gold, a class number or a class
-/// name. Its syntax is read here; a number or a name is checked against the
-/// model's classes once the model is loaded (`TargetOption.parse`,
+/// name. A number or a name can only be checked against the model's classes,
+/// so it is resolved once the model is loaded (`TargetOption.parse`,
 /// `ScoreTarget.parse`, which see a class name before a number).
 struct TargetArgument: ExpressibleByArgument, CustomStringConvertible {
-    enum Kind: Equatable {
-        case predicted, all, gold
-        case number(Int)
-        case name
-    }
-
     /// The option's text, as the messages and the resolution see it.
     let text: String
-    let kind: Kind
 
-    init(argument: String) {
-        text = argument
-        switch argument {
-        case "predicted": kind = .predicted
-        case "all": kind = .all
-        case "gold": kind = .gold
-        default: kind = Int(argument).map(Kind.number) ?? .name
-        }
-    }
+    init(argument: String) { text = argument }
 
     var description: String { text }
     var defaultValueDescription: String { text }
 
     /// attribute's target against the model's classes.
     func resolve(labels: [String]) throws -> TargetOption {
-        switch kind {
-        case .predicted: return .predicted
-        case .all: return .all
-        case .gold: return .gold
-        case .number, .name: return try TargetOption.parse(text, labels: labels).get()
-        }
+        try TargetOption.parse(text, labels: labels).get()
     }
 }
